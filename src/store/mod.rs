@@ -1,0 +1,134 @@
+//! Server-side stores for session bodies that outgrow a cookie.
+//!
+//! A store only ever sees ciphertext: the size guard seals the body again with
+//! AAD bound to the session id before handing it over, so a store entry copied
+//! to another id does not open, and a leaked store reveals nothing.
+//!
+//! # Why a boxed (object-safe) trait
+//! [`SessionConfig`](crate::SessionConfig) holds its store as
+//! `Arc<dyn SessionStore>`, so the config, the layer and `Session` carry no
+//! store type parameter and a store can be picked at run time (the demo picks
+//! memory, file or Redis from an environment variable). The price is one boxed
+//! future per store call, which is noise next to a network or disk round trip,
+//! and store calls happen only for sessions over the cookie budget.
+//!
+//! # A complete custom store
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::Mutex;
+//! use std::time::{Duration, Instant};
+//! use sealed_session::store::{SessionStore, StoreKey};
+//! use sealed_session::Error;
+//!
+//! /// Keeps entries in a HashMap; expired entries read as missing.
+//! #[derive(Default)]
+//! struct MapStore(Mutex<HashMap<StoreKey, (Vec<u8>, Instant)>>);
+//!
+//! #[async_trait::async_trait]
+//! impl SessionStore for MapStore {
+//!     async fn load(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, Error> {
+//!         let map = self.0.lock().unwrap();
+//!         Ok(map.get(key).filter(|(_, until)| *until > Instant::now()).map(|(v, _)| v.clone()))
+//!     }
+//!     async fn save(&self, key: &StoreKey, value: &[u8], ttl: Duration) -> Result<(), Error> {
+//!         self.0.lock().unwrap().insert(*key, (value.to_vec(), Instant::now() + ttl));
+//!         Ok(())
+//!     }
+//!     async fn delete(&self, key: &StoreKey) -> Result<(), Error> {
+//!         self.0.lock().unwrap().remove(key);
+//!         Ok(())
+//!     }
+//! }
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::Error;
+
+mod memory;
+pub use memory::MemoryStore;
+
+mod file;
+pub use file::FileStore;
+
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use self::redis::RedisStore;
+
+/// The key a store entry lives under: the session's 128-bit id.
+///
+/// Its `Display` is 32 lowercase hex characters, safe for file names and Redis keys.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StoreKey([u8; 16]);
+
+impl StoreKey {
+    /// Wraps 16 raw bytes.
+    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+        StoreKey(bytes)
+    }
+
+    /// The 16 raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// Parses the 32-hex-character form produced by `Display`.
+    pub fn parse_hex(text: &str) -> Option<Self> {
+        if text.len() != 32 || !text.is_ascii() {
+            return None;
+        }
+        let mut out = [0u8; 16];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(StoreKey(out))
+    }
+}
+
+impl fmt::Display for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoreKey({self})")
+    }
+}
+
+/// Where big session bodies go. Async, object-safe, `Send + Sync`.
+///
+/// Implementations must treat values as opaque bytes, honour the TTL (an
+/// expired entry loads as `None`), and return [`Error::Store`] (see
+/// [`Error::store`]) with the backend's error as the cause on failure:
+/// never `Ok` for a write that did not happen.
+#[async_trait::async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Reads an entry; `Ok(None)` when missing or expired.
+    async fn load(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, Error>;
+
+    /// Writes (or overwrites) an entry that expires after `ttl`.
+    async fn save(&self, key: &StoreKey, value: &[u8], ttl: Duration) -> Result<(), Error>;
+
+    /// Removes an entry; removing a missing entry is not an error.
+    async fn delete(&self, key: &StoreKey) -> Result<(), Error>;
+
+    /// Number of live entries, if the backend can count them (`None` otherwise).
+    async fn len(&self) -> Result<Option<usize>, Error> {
+        Ok(None)
+    }
+
+    /// Removes every entry this store owns (for Redis: only keys under its prefix).
+    ///
+    /// # Errors
+    /// The default returns [`Error::Store`] saying the backend cannot clear.
+    async fn clear(&self) -> Result<(), Error> {
+        Err(Error::store("clear", "this store does not support clear"))
+    }
+}
