@@ -31,7 +31,7 @@ use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Uri};
 
 use crate::config::{Inner, Transport};
-use crate::envelope::{self, Body};
+use crate::envelope::{self, Body, Meta};
 use crate::session::{Origin, SessionId};
 use crate::{Codec, Error, Session, SessionConfig};
 
@@ -57,7 +57,7 @@ pub async fn load(config: &SessionConfig, headers: &HeaderMap) -> Result<Session
     load_with(config, headers, &Uri::default()).await
 }
 
-async fn load_with(
+pub(crate) async fn load_with(
     config: &SessionConfig,
     headers: &HeaderMap,
     uri: &Uri,
@@ -173,6 +173,78 @@ async fn open_value(
     Ok(session)
 }
 
+/// Opens one sealed value as the session it holds (fetching the body for a pointer),
+/// with the configured cookie name as context (no fingerprint). For tools and tests.
+///
+/// # Errors
+/// Any open error, [`Error::Expired`], [`Error::MissingInStore`], [`Error::Store`].
+pub async fn open(config: &SessionConfig, value: &str) -> Result<Session, Error> {
+    let inner = &*config.inner;
+    let context = inner.cookie_name.as_bytes().to_vec();
+    let session = open_value(inner, &context, value.trim(), inner.clock.unix()).await?;
+    session.state().context = context;
+    Ok(session)
+}
+
+/// What an opened session value says about itself; see [`describe`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Description {
+    /// The wire header (version, algorithm, flags, key id).
+    pub header: crate::Header,
+    /// True when a key other than the primary opened it.
+    pub old_key: bool,
+    /// The session id.
+    pub id: SessionId,
+    /// Creation time.
+    pub created_at: time::OffsetDateTime,
+    /// Last write.
+    pub last_activity: time::OffsetDateTime,
+    /// Expiry recorded in the envelope.
+    pub expires_at: time::OffsetDateTime,
+    /// True when the expiry has passed by the config's clock.
+    pub expired: bool,
+    /// True when a CSRF token was issued (the token itself is never shown).
+    pub has_csrf_token: bool,
+    /// Each value's key and encoded size; `None` for a pointer (the body is in the store).
+    pub entries: Option<Vec<(String, usize)>>,
+    /// Each pending flash entry's key and encoded size; `None` for a pointer.
+    pub flash: Option<Vec<(String, usize)>>,
+}
+
+/// Opens a value and describes it without touching any store and without failing on expiry.
+///
+/// # Errors
+/// Any open error (malformed, version, flags, unknown key id, authentication, limits).
+pub fn describe(config: &SessionConfig, value: &str) -> Result<Description, Error> {
+    let inner = &*config.inner;
+    let codec = &inner.codec;
+    let raw = codec.decode_text(value.trim())?;
+    let opened = codec.open_raw(inner.cookie_name.as_bytes(), &raw)?;
+    let (meta, body) = envelope::decode(codec, &opened.plaintext, opened.header.compressed)?;
+    let sizes = |m: &std::collections::BTreeMap<String, Vec<u8>>| {
+        m.iter()
+            .map(|(k, v)| (k.clone(), v.len()))
+            .collect::<Vec<_>>()
+    };
+    let body = (!opened.header.pointer).then(|| body.unwrap_or_default());
+    let at = |t: i64| {
+        time::OffsetDateTime::from_unix_timestamp(t).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    };
+    Ok(Description {
+        header: opened.header,
+        old_key: opened.old_key,
+        id: SessionId::from_bytes(meta.id),
+        created_at: at(meta.created),
+        last_activity: at(meta.last_active),
+        expires_at: at(meta.expires_at),
+        expired: inner.clock.unix() >= meta.expires_at,
+        has_csrf_token: meta.csrf.is_some(),
+        entries: body.as_ref().map(|b| sizes(&b.values)),
+        flash: body.as_ref().map(|b| sizes(&b.flash)),
+    })
+}
+
 fn open_store_body(codec: &Codec, context: &[u8], stored: &[u8]) -> Result<(Body, bool), Error> {
     let opened = codec.open_raw(context, stored)?;
     if opened.header.pointer {
@@ -221,48 +293,31 @@ pub async fn save(
 ) -> Result<(), Error> {
     let inner = &*config.inner;
     let now = inner.clock.unix();
-    let plan = {
-        let mut s = session.state();
-        if s.detached && !s.force_save {
-            if s.changed {
-                tracing::debug!("session not saved: no session came with the request and create_on_missing is off");
-            }
-            return Ok(());
-        }
-        if s.destroyed {
-            let had = s.origin != Origin::Fresh;
-            let pointer_id = (s.origin == Origin::Pointer).then_some(s.loaded_id);
-            s.origin = Origin::Fresh;
-            s.changed = false;
-            s.destroyed = false;
-            drop(s);
-            if had {
-                write_removal(inner, session, headers);
+    let (meta, body, origin, loaded_id, context, via_header) = match plan_save(inner, session, now)
+    {
+        Plan::Nothing => return Ok(()),
+        Plan::Destroy {
+            had_value,
+            via_header,
+            pointer_id,
+        } => {
+            if had_value {
+                write_removal(inner, via_header, headers);
             }
             if let Some(id) = pointer_id {
                 delete_quietly(inner, &id).await;
             }
             return Ok(());
         }
-        let renew = s.touched || inner.always_save || inner.expiry.renewal_due(&s.meta, now);
-        let write = s.changed || s.force_save || s.old_key || (renew && s.origin != Origin::Fresh);
-        if !write {
-            return Ok(());
-        }
-        s.meta.last_active = now;
-        s.meta.expires_at = inner.expiry.next_expiry(s.meta.created, now);
-        let meta = s.meta.clone();
-        let body = s.body.clone();
-        (
+        Plan::Write {
             meta,
             body,
-            s.origin,
-            s.loaded_id,
-            s.context.clone(),
-            s.via_header,
-        )
+            origin,
+            loaded_id,
+            context,
+            via_header,
+        } => (meta, body, origin, loaded_id, context, via_header),
     };
-    let (meta, body, origin, loaded_id, context, via_header) = plan;
     let codec = &inner.codec;
     let meta_bytes = meta.encode()?;
     let body_bytes = body.encode()?;
@@ -323,6 +378,63 @@ pub async fn save(
     Ok(())
 }
 
+enum Plan {
+    Nothing,
+    Destroy {
+        had_value: bool,
+        via_header: bool,
+        pointer_id: Option<[u8; 16]>,
+    },
+    Write {
+        meta: Meta,
+        body: Body,
+        origin: Origin,
+        loaded_id: [u8; 16],
+        context: Vec<u8>,
+        via_header: bool,
+    },
+}
+
+/// Decides what `save` must do, under the session lock and without awaiting.
+fn plan_save(inner: &Inner, session: &Session, now: i64) -> Plan {
+    let mut s = session.state();
+    if s.detached && !s.force_save {
+        if s.changed {
+            tracing::debug!(
+                "session not saved: the request brought none and create_on_missing is off"
+            );
+        }
+        return Plan::Nothing;
+    }
+    if s.destroyed {
+        let plan = Plan::Destroy {
+            had_value: s.origin != Origin::Fresh,
+            via_header: s.via_header,
+            pointer_id: (s.origin == Origin::Pointer).then_some(s.loaded_id),
+        };
+        s.origin = Origin::Fresh;
+        s.changed = false;
+        s.destroyed = false;
+        s.source = None;
+        return plan;
+    }
+    let renew = s.touched || inner.always_save || inner.expiry.renewal_due(&s.meta, now);
+    let write = s.changed || s.force_save || s.old_key || (renew && s.origin != Origin::Fresh);
+    if !write {
+        return Plan::Nothing;
+    }
+    s.meta.last_active = now;
+    s.meta.expires_at = inner.expiry.next_expiry(s.meta.created, now);
+    Plan::Write {
+        meta: s.meta.clone(),
+        body: s.body.clone(),
+        origin: s.origin,
+        loaded_id: s.loaded_id,
+        context: s.context.clone(),
+        via_header: s.via_header,
+    }
+}
+
 fn value_size(inner: &Inner, value: &str, via_header: bool) -> usize {
     if via_header {
         value.len()
@@ -373,8 +485,8 @@ fn write_value(
     Ok(())
 }
 
-fn write_removal(inner: &Inner, session: &Session, headers: &mut HeaderMap) {
-    if session.state().via_header {
+fn write_removal(inner: &Inner, via_header: bool, headers: &mut HeaderMap) {
+    if via_header {
         if let Some(h) = header_name(inner) {
             headers.insert(h.clone(), HeaderValue::from_static(""));
             return;

@@ -34,6 +34,16 @@ pub use config::{
 };
 pub use cookie::SameSite;
 pub use session::{Session, SessionId};
+
+#[cfg(feature = "tower")]
+mod layer;
+#[cfg(feature = "tower")]
+pub use layer::{session_of, SessionLayer, SessionService};
+
+#[cfg(feature = "axum")]
+mod extract;
+#[cfg(feature = "axum")]
+pub use extract::MissingSessionLayer;
 pub use store::{MemoryStore, SessionStore, StoreKey};
 
 /// Test-only hooks (feature `test-util`): fixed nonces for frozen vectors, raw envelope decoding for fuzzing.
