@@ -373,7 +373,7 @@ pub async fn save(
     s.changed = false;
     s.force_save = false;
     s.touched = false;
-    s.old_key = false;
+    s.needs_reseal = false;
     s.source = Some(value);
     Ok(())
 }
@@ -419,7 +419,7 @@ fn plan_save(inner: &Inner, session: &Session, now: i64) -> Plan {
         return plan;
     }
     let renew = s.touched || inner.always_save || inner.expiry.renewal_due(&s.meta, now);
-    let write = s.changed || s.force_save || s.old_key || (renew && s.origin != Origin::Fresh);
+    let write = s.changed || s.force_save || s.needs_reseal || (renew && s.origin != Origin::Fresh);
     if !write {
         return Plan::Nothing;
     }

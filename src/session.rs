@@ -85,6 +85,10 @@ pub(crate) struct State {
     pub(crate) touched: bool,
     pub(crate) destroyed: bool,
     pub(crate) old_key: bool,
+    /// Still sealed under an old key: the next save must re-seal it.
+    pub(crate) needs_reseal: bool,
+    /// No valid session came with the request.
+    pub(crate) new: bool,
     /// A request without a session under `create_on_missing(false)`: saved only on `save()`.
     pub(crate) detached: bool,
     pub(crate) load_error: Option<Arc<Error>>,
@@ -150,6 +154,8 @@ impl Session {
             touched: false,
             destroyed: false,
             old_key: false,
+            needs_reseal: false,
+            new: true,
             detached: false,
             load_error: load_error.map(Arc::new),
             via_header: false,
@@ -172,6 +178,8 @@ impl Session {
             touched: false,
             destroyed: false,
             old_key,
+            needs_reseal: old_key,
+            new: false,
             detached: false,
             load_error: None,
             via_header: false,
@@ -448,10 +456,10 @@ impl Session {
 
     /// True when no valid session came with the request.
     pub fn is_new(&self) -> bool {
-        self.state().origin == Origin::Fresh
+        self.state().new
     }
 
-    /// True when the body lives in the store (a pointer cookie came with the request).
+    /// True when the body lives in the store (loaded from, or last saved as, a pointer).
     pub fn is_store_backed(&self) -> bool {
         self.state().origin == Origin::Pointer
     }

@@ -1,0 +1,55 @@
+//! Helpers for http-level tests: a clock tests can move, and a cookie jar of one.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use http::header::{COOKIE, SET_COOKIE};
+use http::{HeaderMap, HeaderValue};
+use sealed_session::Clock;
+use time::OffsetDateTime;
+
+/// A clock that stays where the test puts it.
+#[derive(Clone)]
+pub struct ManualClock(Arc<AtomicI64>);
+
+impl ManualClock {
+    pub fn new(unix: i64) -> Self {
+        ManualClock(Arc::new(AtomicI64::new(unix)))
+    }
+    pub fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+    pub fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+    pub fn clock(&self) -> Clock {
+        let t = self.0.clone();
+        Clock::from_fn(move || {
+            OffsetDateTime::from_unix_timestamp(t.load(Ordering::SeqCst)).unwrap()
+        })
+    }
+}
+
+/// All Set-Cookie header values of a response.
+pub fn set_cookies(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The `name=value` pair of the only Set-Cookie, if there is one.
+pub fn cookie_pair(headers: &HeaderMap) -> Option<String> {
+    let all = set_cookies(headers);
+    assert!(all.len() <= 1, "more than one Set-Cookie: {all:?}");
+    all.first().map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+/// Request headers carrying one Cookie header.
+pub fn with_cookie(pair: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(COOKIE, HeaderValue::from_str(pair).unwrap());
+    h
+}
