@@ -1,0 +1,220 @@
+//! The size guard: sessions over the cookie budget move to the store and back.
+
+#[path = "common/browser.rs"]
+mod browser;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use browser::{cookie_pair, set_cookies, with_cookie, ManualClock};
+use http::HeaderMap;
+use sealed_session::http::{load, save};
+use sealed_session::store::{FileStore, SessionStore, StoreKey};
+use sealed_session::{Error, Keyring, MemoryStore, Session, SessionConfig};
+
+const T0: i64 = 1_800_000_000;
+const BUDGET: usize = 4093;
+
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
+fn config(store: Arc<dyn SessionStore>, clock: &ManualClock) -> SessionConfig {
+    SessionConfig::builder(Keyring::new([[7u8; 32]]).unwrap())
+        .clock(clock.clock())
+        .store_arc(store)
+        .build()
+        .unwrap()
+}
+
+async fn request(config: &SessionConfig, cookie: Option<&str>, f: impl FnOnce(&Session)) -> (Session, HeaderMap) {
+    let headers = cookie.map(with_cookie).unwrap_or_default();
+    let session = load(config, &headers).await.unwrap();
+    f(&session);
+    let mut out = HeaderMap::new();
+    save(config, &session, &mut out).await.unwrap();
+    (session, out)
+}
+
+async fn entries(store: &dyn SessionStore) -> usize {
+    store.len().await.unwrap().unwrap()
+}
+
+async fn grow_and_shrink(store: Arc<dyn SessionStore>) {
+    let clock = ManualClock::new(T0);
+    let cfg = config(store.clone(), &clock);
+    let (_, out) = request(&cfg, None, |s| s.insert("blob", &noise(100, 1)).unwrap()).await;
+    let mut pair = cookie_pair(&out).unwrap();
+    let mut sizes: Vec<usize> = (1..=20).map(|k| k * 1000).collect();
+    sizes.extend((0..20).rev().map(|k| k * 1000 + 100));
+    let mut went_to_store = false;
+    for (step, size) in sizes.into_iter().enumerate() {
+        let data = noise(size, step as u64 + 2);
+        let (s, out) = request(&cfg, Some(&pair), |s| {
+            assert!(s.load_error().is_none(), "step {step}: {:?}", s.load_error());
+            s.insert("blob", &data).unwrap();
+        })
+        .await;
+        pair = cookie_pair(&out).unwrap_or_else(|| panic!("step {step}: no cookie"));
+        assert!(pair.len() <= BUDGET, "step {step}: cookie {} bytes", pair.len());
+        let (check, _) = request(&cfg, Some(&pair), |_| {}).await;
+        assert_eq!(check.get::<Vec<u8>>("blob").unwrap().as_deref(), Some(&data[..]), "step {step}");
+        let stored = entries(store.as_ref()).await;
+        if s.is_store_backed() {
+            went_to_store = true;
+            assert_eq!(stored, 1, "step {step}: one entry for the session");
+        } else {
+            assert_eq!(stored, 0, "step {step}: inline session leaves no entry");
+        }
+        // 3000 bytes of noise seal to ~4.1 KB: just over the budget.
+        assert_eq!(s.is_store_backed(), size >= 3000, "step {step}: size {size}");
+    }
+    assert!(went_to_store);
+}
+
+#[tokio::test]
+async fn grows_to_20kb_and_back_with_memory_store() {
+    grow_and_shrink(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn grows_to_20kb_and_back_with_file_store() {
+    let dir = std::env::temp_dir().join(format!("sealed-session-guard-{}", std::process::id()));
+    let store = FileStore::open(&dir).await.unwrap();
+    grow_and_shrink(Arc::new(store)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn big_session(cfg: &SessionConfig, seed: u64) -> (Session, String) {
+    let (s, out) = request(cfg, None, |s| s.insert("blob", &noise(8000, seed)).unwrap()).await;
+    assert!(s.is_store_backed());
+    (s, cookie_pair(&out).unwrap())
+}
+
+#[tokio::test]
+async fn tampered_pointer_cookie_is_rejected() {
+    let clock = ManualClock::new(T0);
+    let store = Arc::new(MemoryStore::new());
+    let cfg = config(store, &clock);
+    let (_, pair) = big_session(&cfg, 3).await;
+    let value = pair.split_once('=').unwrap().1;
+    let raw = URL_SAFE_NO_PAD.decode(value).unwrap();
+    for i in 0..raw.len() {
+        let mut t = raw.clone();
+        t[i] ^= 0x01;
+        let cookie = format!("session={}", URL_SAFE_NO_PAD.encode(&t));
+        let (s, _) = request(&cfg, Some(&cookie), |_| {}).await;
+        assert!(s.is_new() && s.is_empty(), "byte {i}");
+        assert!(s.load_error().is_some());
+    }
+}
+
+#[tokio::test]
+async fn an_entry_copied_to_another_id_does_not_open() {
+    let clock = ManualClock::new(T0);
+    let store = Arc::new(MemoryStore::new());
+    let cfg = config(store.clone(), &clock);
+    let (a, _) = big_session(&cfg, 4).await;
+    let (b, pair_b) = big_session(&cfg, 5).await;
+    let key_a = a.id().store_key();
+    let key_b = b.id().store_key();
+    let entry_a = store.load(&key_a).await.unwrap().unwrap();
+    store.save(&key_b, &entry_a, Duration::from_secs(600)).await.unwrap();
+    let (s, _) = request(&cfg, Some(&pair_b), |_| {}).await;
+    assert!(s.is_new());
+    assert!(matches!(s.load_error().as_deref(), Some(Error::Authentication)));
+}
+
+#[tokio::test]
+async fn regenerate_moves_the_entry_and_destroy_deletes_it() {
+    let clock = ManualClock::new(T0);
+    let store = Arc::new(MemoryStore::new());
+    let cfg = config(store.clone(), &clock);
+    let (s1, pair) = big_session(&cfg, 6).await;
+    let old_key: StoreKey = s1.id().store_key();
+    let (s2, out) = request(&cfg, Some(&pair), |s| s.regenerate()).await;
+    let new_key = s2.id().store_key();
+    assert_ne!(old_key, new_key);
+    assert!(store.load(&old_key).await.unwrap().is_none(), "old id entry deleted");
+    assert!(store.load(&new_key).await.unwrap().is_some(), "entry under the new id");
+    assert_eq!(entries(store.as_ref()).await, 1);
+    let pair = cookie_pair(&out).unwrap();
+    let (_, out) = request(&cfg, Some(&pair), |s| s.destroy()).await;
+    assert!(set_cookies(&out)[0].contains("Max-Age=0"));
+    assert!(store.load(&new_key).await.unwrap().is_none());
+    assert_eq!(entries(store.as_ref()).await, 0);
+}
+
+#[tokio::test]
+async fn store_ttl_follows_the_session_and_a_missing_entry_gives_a_fresh_session() {
+    let clock = ManualClock::new(T0);
+    let store = Arc::new(MemoryStore::new());
+    let cfg = config(store.clone(), &clock);
+    let (s, pair) = big_session(&cfg, 8).await;
+    store.delete(&s.id().store_key()).await.unwrap();
+    let (s, _) = request(&cfg, Some(&pair), |_| {}).await;
+    assert!(s.is_new());
+    assert!(matches!(s.load_error().as_deref(), Some(Error::MissingInStore)));
+}
+
+/// A store that fails on demand, to prove nothing is reported saved that was not.
+#[derive(Default)]
+struct Flaky {
+    inner: MemoryStore,
+    down: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl SessionStore for Flaky {
+    async fn load(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, Error> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(Error::store("load", std::io::Error::other("connection refused")));
+        }
+        self.inner.load(key).await
+    }
+    async fn save(&self, key: &StoreKey, value: &[u8], ttl: Duration) -> Result<(), Error> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(Error::store("save", std::io::Error::other("connection refused")));
+        }
+        self.inner.save(key, value, ttl).await
+    }
+    async fn delete(&self, key: &StoreKey) -> Result<(), Error> {
+        self.inner.delete(key).await
+    }
+}
+
+#[tokio::test]
+async fn store_failure_is_an_error_with_its_cause_and_writes_nothing() {
+    let clock = ManualClock::new(T0);
+    let flaky = Arc::new(Flaky::default());
+    let cfg = config(flaky.clone(), &clock);
+    let (_, pair) = big_session(&cfg, 9).await;
+    flaky.down.store(true, Ordering::SeqCst);
+    // Loading a pointer session needs the store.
+    let err = load(&cfg, &with_cookie(&pair)).await.unwrap_err();
+    assert!(matches!(err, Error::Store { op: "load", .. }));
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert!(cause.contains("connection refused"), "{cause}");
+    // Saving a big session needs the store: error, no Set-Cookie.
+    let s = load(&cfg, &HeaderMap::new()).await.unwrap();
+    s.insert("blob", &noise(9000, 10)).unwrap();
+    let mut out = HeaderMap::new();
+    let err = save(&cfg, &s, &mut out).await.unwrap_err();
+    assert!(matches!(err, Error::Store { op: "save", .. }));
+    assert!(out.is_empty());
+    // Inline sessions keep working while the store is down.
+    let (small, out) = request(&cfg, None, |s| s.insert("n", &1u8).unwrap()).await;
+    assert!(!small.is_store_backed());
+    assert!(cookie_pair(&out).is_some());
+}
