@@ -24,10 +24,10 @@ use serde_json::{json, Value};
 
 /// One cart line; distinct by its random SKU.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Item {
-    sku: String,
-    qty: u32,
-    price: u64,
+pub struct Item {
+    pub sku: String,
+    pub qty: u32,
+    pub price: u64,
 }
 
 /// Most items one POST /cart may add (bounds the work of one request).
@@ -94,7 +94,8 @@ async fn store_from_env() -> Result<Arc<dyn SessionStore>, Box<dyn std::error::E
     Err(format!("SESSION_STORE={spec:?}: expected memory, redis://host:port or file:DIR").into())
 }
 
-fn app(config: SessionConfig) -> Router {
+/// The demo router; `pub` so tests can drive the very same app in-process.
+pub fn app(config: SessionConfig) -> Router {
     Router::new()
         .route("/", get(views))
         .route("/session", get(whole_session))
