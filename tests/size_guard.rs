@@ -38,7 +38,11 @@ fn config(store: Arc<dyn SessionStore>, clock: &ManualClock) -> SessionConfig {
         .unwrap()
 }
 
-async fn request(config: &SessionConfig, cookie: Option<&str>, f: impl FnOnce(&Session)) -> (Session, HeaderMap) {
+async fn request(
+    config: &SessionConfig,
+    cookie: Option<&str>,
+    f: impl FnOnce(&Session),
+) -> (Session, HeaderMap) {
     let headers = cookie.map(with_cookie).unwrap_or_default();
     let session = load(config, &headers).await.unwrap();
     f(&session);
@@ -62,14 +66,26 @@ async fn grow_and_shrink(store: Arc<dyn SessionStore>) {
     for (step, size) in sizes.into_iter().enumerate() {
         let data = noise(size, step as u64 + 2);
         let (s, out) = request(&cfg, Some(&pair), |s| {
-            assert!(s.load_error().is_none(), "step {step}: {:?}", s.load_error());
+            assert!(
+                s.load_error().is_none(),
+                "step {step}: {:?}",
+                s.load_error()
+            );
             s.insert("blob", &data).unwrap();
         })
         .await;
         pair = cookie_pair(&out).unwrap_or_else(|| panic!("step {step}: no cookie"));
-        assert!(pair.len() <= BUDGET, "step {step}: cookie {} bytes", pair.len());
+        assert!(
+            pair.len() <= BUDGET,
+            "step {step}: cookie {} bytes",
+            pair.len()
+        );
         let (check, _) = request(&cfg, Some(&pair), |_| {}).await;
-        assert_eq!(check.get::<Vec<u8>>("blob").unwrap().as_deref(), Some(&data[..]), "step {step}");
+        assert_eq!(
+            check.get::<Vec<u8>>("blob").unwrap().as_deref(),
+            Some(&data[..]),
+            "step {step}"
+        );
         let stored = entries(store.as_ref()).await;
         if s.is_store_backed() {
             went_to_store = true;
@@ -78,7 +94,11 @@ async fn grow_and_shrink(store: Arc<dyn SessionStore>) {
             assert_eq!(stored, 0, "step {step}: inline session leaves no entry");
         }
         // 3000 bytes of noise seal to ~4.1 KB: just over the budget.
-        assert_eq!(s.is_store_backed(), size >= 3000, "step {step}: size {size}");
+        assert_eq!(
+            s.is_store_backed(),
+            size >= 3000,
+            "step {step}: size {size}"
+        );
     }
     assert!(went_to_store);
 }
@@ -130,10 +150,16 @@ async fn an_entry_copied_to_another_id_does_not_open() {
     let key_a = a.id().store_key();
     let key_b = b.id().store_key();
     let entry_a = store.load(&key_a).await.unwrap().unwrap();
-    store.save(&key_b, &entry_a, Duration::from_secs(600)).await.unwrap();
+    store
+        .save(&key_b, &entry_a, Duration::from_secs(600))
+        .await
+        .unwrap();
     let (s, _) = request(&cfg, Some(&pair_b), |_| {}).await;
     assert!(s.is_new());
-    assert!(matches!(s.load_error().as_deref(), Some(Error::Authentication)));
+    assert!(matches!(
+        s.load_error().as_deref(),
+        Some(Error::Authentication)
+    ));
 }
 
 #[tokio::test]
@@ -146,8 +172,14 @@ async fn regenerate_moves_the_entry_and_destroy_deletes_it() {
     let (s2, out) = request(&cfg, Some(&pair), |s| s.regenerate()).await;
     let new_key = s2.id().store_key();
     assert_ne!(old_key, new_key);
-    assert!(store.load(&old_key).await.unwrap().is_none(), "old id entry deleted");
-    assert!(store.load(&new_key).await.unwrap().is_some(), "entry under the new id");
+    assert!(
+        store.load(&old_key).await.unwrap().is_none(),
+        "old id entry deleted"
+    );
+    assert!(
+        store.load(&new_key).await.unwrap().is_some(),
+        "entry under the new id"
+    );
     assert_eq!(entries(store.as_ref()).await, 1);
     let pair = cookie_pair(&out).unwrap();
     let (_, out) = request(&cfg, Some(&pair), |s| s.destroy()).await;
@@ -165,7 +197,10 @@ async fn store_ttl_follows_the_session_and_a_missing_entry_gives_a_fresh_session
     store.delete(&s.id().store_key()).await.unwrap();
     let (s, _) = request(&cfg, Some(&pair), |_| {}).await;
     assert!(s.is_new());
-    assert!(matches!(s.load_error().as_deref(), Some(Error::MissingInStore)));
+    assert!(matches!(
+        s.load_error().as_deref(),
+        Some(Error::MissingInStore)
+    ));
 }
 
 /// A store that fails on demand, to prove nothing is reported saved that was not.
@@ -179,13 +214,19 @@ struct Flaky {
 impl SessionStore for Flaky {
     async fn load(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, Error> {
         if self.down.load(Ordering::SeqCst) {
-            return Err(Error::store("load", std::io::Error::other("connection refused")));
+            return Err(Error::store(
+                "load",
+                std::io::Error::other("connection refused"),
+            ));
         }
         self.inner.load(key).await
     }
     async fn save(&self, key: &StoreKey, value: &[u8], ttl: Duration) -> Result<(), Error> {
         if self.down.load(Ordering::SeqCst) {
-            return Err(Error::store("save", std::io::Error::other("connection refused")));
+            return Err(Error::store(
+                "save",
+                std::io::Error::other("connection refused"),
+            ));
         }
         self.inner.save(key, value, ttl).await
     }
