@@ -1,0 +1,640 @@
+//! One conformance suite run against every store (memory, file, Redis), plus
+//! the checks only one backend has: the memory store's bounds, the file store's
+//! restart and sweep, the Redis store's prefixes and its recovery after Redis
+//! is killed and restarted.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sealed_session::store::{FileStore, SessionStore, StoreKey};
+use sealed_session::{Error, MemoryStore};
+
+#[cfg(feature = "redis")]
+#[path = "common/redis_server.rs"]
+mod redis_server;
+
+/// A long TTL for entries that must not expire during a test.
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn key(n: u32) -> StoreKey {
+    let mut bytes = [0xa5; 16];
+    bytes[..4].copy_from_slice(&n.to_be_bytes());
+    StoreKey::from_bytes(bytes)
+}
+
+/// A value that names its key and writer, so a torn or swapped entry shows.
+fn value(n: u32, writer: u32, len: usize) -> Vec<u8> {
+    let mut v = format!("{n}:{writer}:").into_bytes();
+    v.resize(len.max(v.len()), (writer % 251) as u8);
+    v
+}
+
+/// The cases every store must pass. Each takes a fresh, empty store.
+mod suite {
+    use super::*;
+
+    pub async fn missing_key_is_none<S: SessionStore>(store: Arc<S>) {
+        assert_eq!(store.load(&key(1)).await.unwrap(), None);
+    }
+
+    pub async fn save_load_delete<S: SessionStore>(store: Arc<S>) {
+        let binary: Vec<u8> = (0..=255).cycle().take(70_000).collect();
+        store.save(&key(1), &binary, HOUR).await.unwrap();
+        store.save(&key(2), b"", HOUR).await.unwrap();
+        assert_eq!(store.load(&key(1)).await.unwrap(), Some(binary));
+        assert_eq!(store.load(&key(2)).await.unwrap(), Some(Vec::new()));
+        store.delete(&key(1)).await.unwrap();
+        assert_eq!(store.load(&key(1)).await.unwrap(), None);
+        assert_eq!(store.load(&key(2)).await.unwrap(), Some(Vec::new()));
+    }
+
+    pub async fn delete_missing_is_ok<S: SessionStore>(store: Arc<S>) {
+        store.delete(&key(9)).await.unwrap();
+        store.delete(&key(9)).await.unwrap();
+    }
+
+    pub async fn overwrite_replaces_value_and_ttl<S: SessionStore>(store: Arc<S>) {
+        store.save(&key(1), b"first", HOUR).await.unwrap();
+        store.save(&key(1), b"second", HOUR).await.unwrap();
+        assert_eq!(store.load(&key(1)).await.unwrap().unwrap(), b"second");
+        // Overwriting with a short TTL shortens the entry's life too.
+        store
+            .save(&key(1), b"third", Duration::from_millis(300))
+            .await
+            .unwrap();
+        assert_eq!(store.load(&key(1)).await.unwrap().unwrap(), b"third");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(store.load(&key(1)).await.unwrap(), None);
+    }
+
+    pub async fn expiry_is_honoured<S: SessionStore>(store: Arc<S>) {
+        store
+            .save(&key(1), b"short", Duration::from_millis(300))
+            .await
+            .unwrap();
+        store.save(&key(2), b"long", HOUR).await.unwrap();
+        store.save(&key(3), b"zero", Duration::ZERO).await.unwrap();
+        assert_eq!(store.load(&key(1)).await.unwrap().unwrap(), b"short");
+        assert_eq!(
+            store.load(&key(3)).await.unwrap(),
+            None,
+            "a zero TTL expires at once"
+        );
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(store.load(&key(1)).await.unwrap(), None);
+        assert_eq!(store.load(&key(2)).await.unwrap().unwrap(), b"long");
+        assert_eq!(
+            store.len().await.unwrap(),
+            Some(1),
+            "expired entries are not counted"
+        );
+    }
+
+    pub async fn concurrent_saves_all_land<S: SessionStore>(store: Arc<S>) {
+        const TASKS: u32 = 64;
+        let mut tasks = Vec::new();
+        for n in 0..TASKS {
+            let store = Arc::clone(&store);
+            tasks.push(tokio::spawn(async move {
+                // Each task writes its own key, and all fight over key 0.
+                store
+                    .save(&key(n + 1), &value(n + 1, n, 2048), HOUR)
+                    .await
+                    .unwrap();
+                store.save(&key(0), &value(0, n, 4096), HOUR).await.unwrap();
+                store.load(&key(0)).await.unwrap().expect("key 0 present");
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        for n in 0..TASKS {
+            let got = store.load(&key(n + 1)).await.unwrap();
+            assert_eq!(got, Some(value(n + 1, n, 2048)), "entry {n} lost or torn");
+        }
+        let winner = store.load(&key(0)).await.unwrap().unwrap();
+        assert!(
+            (0..TASKS).any(|n| winner == value(0, n, 4096)),
+            "the contended entry is one whole write"
+        );
+        assert_eq!(store.len().await.unwrap(), Some(TASKS as usize + 1));
+    }
+
+    pub async fn len_and_clear<S: SessionStore>(store: Arc<S>) {
+        assert_eq!(store.len().await.unwrap(), Some(0));
+        for n in 0..5 {
+            store.save(&key(n), b"x", HOUR).await.unwrap();
+        }
+        store.save(&key(0), b"again", HOUR).await.unwrap();
+        assert_eq!(store.len().await.unwrap(), Some(5));
+        store.clear().await.unwrap();
+        assert_eq!(store.len().await.unwrap(), Some(0));
+        assert_eq!(store.load(&key(3)).await.unwrap(), None);
+        // Usable after clear.
+        store.save(&key(3), b"back", HOUR).await.unwrap();
+        assert_eq!(store.load(&key(3)).await.unwrap().unwrap(), b"back");
+    }
+
+    /// The suite is usable through the trait object the config holds.
+    pub async fn works_as_trait_object<S: SessionStore>(store: Arc<S>) {
+        let store: Arc<dyn SessionStore> = store;
+        store.save(&key(7), b"dyn", HOUR).await.unwrap();
+        assert_eq!(store.load(&key(7)).await.unwrap().unwrap(), b"dyn");
+    }
+}
+
+/// Generates one `#[tokio::test]` per suite case for a store, built by `$make`
+/// (an async fn returning `Option<(store, guard)>`; `None` skips).
+macro_rules! conformance {
+    ($store:ident => $make:ident) => {
+        conformance!(@cases $store, $make,
+            missing_key_is_none,
+            save_load_delete,
+            delete_missing_is_ok,
+            overwrite_replaces_value_and_ttl,
+            expiry_is_honoured,
+            concurrent_saves_all_land,
+            len_and_clear,
+            works_as_trait_object
+        );
+    };
+    (@cases $store:ident, $make:ident, $($case:ident),+) => {
+        mod $store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let Some((store, _guard)) = super::$make().await else {
+                        return;
+                    };
+                    super::suite::$case(std::sync::Arc::new(store)).await;
+                }
+            )+
+        }
+    };
+}
+
+conformance!(memory_store => make_memory);
+conformance!(file_store => make_file);
+#[cfg(feature = "redis")]
+conformance!(redis_store => make_redis);
+
+async fn make_memory() -> Option<(MemoryStore, ())> {
+    Some((MemoryStore::new(), ()))
+}
+
+async fn make_file() -> Option<(FileStore, TestDir)> {
+    let dir = TestDir::new();
+    // A nested path that does not exist yet: `open` creates it.
+    let store = FileStore::open(dir.path().join("a/b/sessions"))
+        .await
+        .unwrap();
+    Some((store, dir))
+}
+
+#[cfg(feature = "redis")]
+async fn make_redis() -> Option<(sealed_session::store::RedisStore, redis_server::RedisServer)> {
+    let server = redis_server::RedisServer::start()?;
+    let store = sealed_session::store::RedisStore::connect(&server.url())
+        .await
+        .unwrap();
+    Some((store, server))
+}
+
+/// A unique temporary directory, removed on drop.
+struct TestDir(PathBuf);
+
+impl TestDir {
+    fn new() -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "sealed-session-test-{}-{}-{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TestDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn assert_store_error(err: &Error) {
+    assert!(
+        matches!(err, Error::Store { .. }),
+        "expected Error::Store, got {err:?}"
+    );
+    assert!(
+        std::error::Error::source(err).is_some(),
+        "the cause is kept"
+    );
+}
+
+// ---- MemoryStore: bounds ----
+
+#[tokio::test]
+async fn memory_entry_bound_holds_under_a_flood() {
+    let store = MemoryStore::new().with_max_entries(100);
+    for n in 0..1_000 {
+        store.save(&key(n), b"small", HOUR).await.unwrap();
+    }
+    let len = store.len().await.unwrap().unwrap();
+    assert!(
+        (50..=100).contains(&len),
+        "{len} entries for a bound of 100"
+    );
+    // LRU admits new entries: the latest save is there.
+    assert_eq!(store.load(&key(999)).await.unwrap().unwrap(), b"small");
+}
+
+#[tokio::test]
+async fn memory_byte_bound_holds_under_a_flood() {
+    let max_bytes = 100 * 1024;
+    let store = MemoryStore::new()
+        .with_max_entries(1_000_000)
+        .with_max_bytes(max_bytes);
+    for n in 0..1_000 {
+        store.save(&key(n), &[7; 1024], HOUR).await.unwrap();
+    }
+    assert!(
+        store.charged_bytes() <= max_bytes,
+        "{} bytes",
+        store.charged_bytes()
+    );
+    let len = store.len().await.unwrap().unwrap();
+    let per_entry = 1024 + MemoryStore::ENTRY_OVERHEAD as usize;
+    assert!(
+        len <= max_bytes as usize / per_entry && len > 0,
+        "{len} entries"
+    );
+    assert!(store.load(&key(999)).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn memory_refuses_a_value_over_its_byte_bound() {
+    let store = MemoryStore::new().with_max_bytes(4096);
+    let err = store.save(&key(1), &[0; 8192], HOUR).await.unwrap_err();
+    assert_store_error(&err);
+}
+
+#[tokio::test]
+async fn memory_clones_share_entries() {
+    let store = MemoryStore::new();
+    let clone = store.clone();
+    store.save(&key(1), b"shared", HOUR).await.unwrap();
+    assert_eq!(clone.load(&key(1)).await.unwrap().unwrap(), b"shared");
+}
+
+// ---- FileStore: restart, sweep, foreign files ----
+
+#[tokio::test]
+async fn file_store_survives_a_restart() {
+    let dir = TestDir::new();
+    {
+        let store = FileStore::open(dir.path()).await.unwrap();
+        store.save(&key(1), b"persisted", HOUR).await.unwrap();
+        store
+            .save(&key(2), b"gone soon", Duration::from_millis(200))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let reopened = FileStore::open(dir.path()).await.unwrap();
+    assert_eq!(reopened.load(&key(1)).await.unwrap().unwrap(), b"persisted");
+    assert_eq!(reopened.load(&key(2)).await.unwrap(), None);
+    // The expired file was removed by the load.
+    assert!(!dir.path().join(key(2).to_string()).exists());
+    assert_eq!(reopened.len().await.unwrap(), Some(1));
+}
+
+#[tokio::test]
+async fn file_sweep_removes_expired_and_leaves_foreign_files() {
+    let dir = TestDir::new();
+    let store = FileStore::open(dir.path())
+        .await
+        .unwrap()
+        .with_sweep_probability(0, 1);
+    for n in 0..3 {
+        store
+            .save(&key(n), b"expiring", Duration::from_millis(100))
+            .await
+            .unwrap();
+    }
+    for n in 10..12 {
+        store.save(&key(n), b"live", HOUR).await.unwrap();
+    }
+    let foreign = [
+        "notes.txt",
+        "README",
+        "0123456789ABCDEF0123456789ABCDEF", // upper case: not a name we write
+        "0123456789abcdef0123456789abcdef.bak",
+        ".hidden.tmp",
+    ];
+    for name in foreign {
+        std::fs::write(dir.path().join(name), b"not yours").unwrap();
+    }
+    // Temporary files of ours: one left by a crash long ago, one being written now.
+    let stale = dir
+        .path()
+        .join(format!(".{}.0123456789abcdef.tmp", key(20)));
+    let fresh = dir
+        .path()
+        .join(format!(".{}.fedcba9876543210.tmp", key(21)));
+    std::fs::write(&stale, b"half").unwrap();
+    std::fs::write(&fresh, b"half").unwrap();
+    let old = SystemTime::now() - Duration::from_secs(600);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        store.sweep().await.unwrap(),
+        4,
+        "3 expired entries + 1 stale temp file"
+    );
+    assert_eq!(store.sweep().await.unwrap(), 0);
+
+    for name in foreign {
+        assert!(dir.path().join(name).exists(), "{name} was touched");
+    }
+    assert!(fresh.exists() && !stale.exists());
+    assert_eq!(store.len().await.unwrap(), Some(2));
+    store.clear().await.unwrap();
+    assert_eq!(store.len().await.unwrap(), Some(0));
+    for name in foreign {
+        assert!(dir.path().join(name).exists(), "clear removed {name}");
+    }
+}
+
+#[tokio::test]
+async fn file_save_runs_the_sweep_lottery() {
+    let dir = TestDir::new();
+    let store = FileStore::open(dir.path())
+        .await
+        .unwrap()
+        .with_sweep_probability(1, 1);
+    store
+        .save(&key(1), b"old", Duration::from_millis(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    store.save(&key(2), b"new", HOUR).await.unwrap();
+    let expired = dir.path().join(key(1).to_string());
+    for _ in 0..100 {
+        if !expired.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !expired.exists(),
+        "the background sweep removed the expired file"
+    );
+    assert!(dir.path().join(key(2).to_string()).exists());
+}
+
+#[tokio::test]
+async fn file_corrupt_entry_is_an_error_with_its_cause() {
+    let dir = TestDir::new();
+    let store = FileStore::open(dir.path()).await.unwrap();
+    std::fs::write(dir.path().join(key(1).to_string()), b"garbage").unwrap();
+    let err = store.load(&key(1)).await.unwrap_err();
+    assert_store_error(&err);
+    let cause = std::error::Error::source(&err).unwrap();
+    let io = cause
+        .downcast_ref::<std::io::Error>()
+        .expect("io::Error cause");
+    assert_eq!(io.kind(), std::io::ErrorKind::InvalidData);
+}
+
+#[tokio::test]
+async fn file_store_recreates_a_removed_directory() {
+    let dir = TestDir::new();
+    let path = dir.path().join("sessions");
+    let store = FileStore::open(&path).await.unwrap();
+    std::fs::remove_dir_all(&path).unwrap();
+    store.save(&key(1), b"again", HOUR).await.unwrap();
+    assert_eq!(store.load(&key(1)).await.unwrap().unwrap(), b"again");
+}
+
+#[tokio::test]
+async fn file_open_on_a_file_fails() {
+    let dir = TestDir::new();
+    let path = dir.path().join("plain-file");
+    std::fs::write(&path, b"x").unwrap();
+    let err = FileStore::open(&path).await.unwrap_err();
+    assert_store_error(&err);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn file_entries_are_private_to_the_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TestDir::new();
+    let store = FileStore::open(dir.path()).await.unwrap();
+    store.save(&key(1), b"secret", HOUR).await.unwrap();
+    let mode = std::fs::metadata(dir.path().join(key(1).to_string()))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+}
+
+// ---- RedisStore: prefixes, faults ----
+
+#[cfg(feature = "redis")]
+mod redis_only {
+    use super::*;
+    use redis_server::RedisServer;
+    use sealed_session::store::RedisStore;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn prefixes_keep_stores_and_foreign_keys_apart() {
+        let Some(server) = RedisServer::start() else {
+            return;
+        };
+        let a = RedisStore::connect_with_prefix(&server.url(), "app-a:")
+            .await
+            .unwrap();
+        let b = RedisStore::connect(&server.url())
+            .await
+            .unwrap()
+            .with_prefix("app*[b]:");
+        assert_eq!(a.prefix(), "app-a:");
+        a.save(&key(1), b"from a", HOUR).await.unwrap();
+        b.save(&key(1), b"from b", HOUR).await.unwrap();
+        b.save(&key(2), b"from b", HOUR).await.unwrap();
+
+        // Keys nobody's store wrote, under and outside the prefixes.
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        for foreign in ["app-a:settings", "other:thing", "app-axxxx"] {
+            redis::cmd("SET")
+                .arg(foreign)
+                .arg("keep me")
+                .exec_async(&mut conn)
+                .await
+                .unwrap();
+        }
+
+        assert_eq!(a.load(&key(1)).await.unwrap().unwrap(), b"from a");
+        assert_eq!(a.len().await.unwrap(), Some(1));
+        assert_eq!(b.len().await.unwrap(), Some(2));
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(format!("app-a:{}", key(1)))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!((3_500_000..=3_600_000).contains(&ttl), "PTTL {ttl}");
+
+        b.clear().await.unwrap();
+        assert_eq!(b.len().await.unwrap(), Some(0));
+        assert_eq!(a.load(&key(1)).await.unwrap().unwrap(), b"from a");
+        let size: usize = redis::cmd("DBSIZE").query_async(&mut conn).await.unwrap();
+        assert_eq!(size, 4, "a's entry and the 3 foreign keys remain");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn clear_walks_many_pages() {
+        let Some(server) = RedisServer::start() else {
+            return;
+        };
+        let store = RedisStore::connect(&server.url()).await.unwrap();
+        for n in 0..1_234 {
+            store.save(&key(n), b"v", HOUR).await.unwrap();
+        }
+        assert_eq!(store.len().await.unwrap(), Some(1_234));
+        store.clear().await.unwrap();
+        assert_eq!(store.len().await.unwrap(), Some(0));
+    }
+
+    #[cfg(unix)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hung_redis_gives_an_error_not_a_hang() {
+        let Some(mut server) = RedisServer::start() else {
+            return;
+        };
+        let store = RedisStore::connect(&server.url()).await.unwrap();
+        store.save(&key(1), b"before", HOUR).await.unwrap();
+
+        server.set_frozen(true);
+        let started = std::time::Instant::now();
+        let result = tokio::time::timeout(Duration::from_secs(5), store.load(&key(1)))
+            .await
+            .expect("load hung while redis was frozen");
+        assert_store_error(&result.unwrap_err());
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "took {took:?} to fail");
+
+        server.set_frozen(false);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), store.load(&key(1))).await {
+                Ok(Ok(Some(v))) => {
+                    assert_eq!(v, b"before");
+                    break;
+                }
+                other if std::time::Instant::now() > deadline => {
+                    panic!("store did not recover after redis thawed: {other:?}")
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connect_to_nothing_fails_fast() {
+        let Some(mut server) = RedisServer::start() else {
+            return;
+        };
+        server.kill();
+        let started = std::time::Instant::now();
+        let result =
+            tokio::time::timeout(Duration::from_secs(5), RedisStore::connect(&server.url())).await;
+        let err = result.expect("connect gave up in time").unwrap_err();
+        assert_store_error(&err);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn survives_redis_being_killed_and_restarted() {
+        let Some(mut server) = RedisServer::start() else {
+            return;
+        };
+        let store = RedisStore::connect(&server.url()).await.unwrap();
+        store.save(&key(1), b"before", HOUR).await.unwrap();
+
+        server.kill();
+        for op in ["save", "load"] {
+            let call = async {
+                match op {
+                    "save" => store.save(&key(2), b"during", HOUR).await,
+                    _ => store.load(&key(1)).await.map(|_| ()),
+                }
+            };
+            let started = std::time::Instant::now();
+            let result = tokio::time::timeout(Duration::from_secs(5), call)
+                .await
+                .unwrap_or_else(|_| panic!("{op} hung while redis was down"));
+            let err = result.expect_err("redis is down");
+            assert_store_error(&err);
+            assert!(err.to_string().contains(op), "{err}");
+            let took = started.elapsed();
+            assert!(took < Duration::from_secs(3), "{op} took {took:?} to fail");
+            println!(
+                "{op} failed after {took:?}: {err}: {:?}",
+                std::error::Error::source(&err)
+            );
+        }
+
+        // Same port, empty server (no persistence); the same store must recover.
+        server.restart();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let attempt = async {
+                store.save(&key(3), b"after", HOUR).await?;
+                store.load(&key(3)).await
+            };
+            match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+                Ok(Ok(Some(v))) if v == b"after" => break,
+                other if std::time::Instant::now() > deadline => {
+                    panic!("store did not recover after redis restarted: {other:?}")
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        assert_eq!(
+            store.load(&key(1)).await.unwrap(),
+            None,
+            "the restarted redis is empty"
+        );
+    }
+}
+
+#[test]
+fn distinct_test_keys() {
+    let keys: HashSet<StoreKey> = (0..2_000).map(key).collect();
+    assert_eq!(keys.len(), 2_000);
+}
