@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use browser::{cookie_pair, set_cookies, with_cookie, ManualClock};
+use browser::{cookie_pair, noise, set_cookies, with_cookie, ManualClock};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use sealed_session::http::{load, reload, save};
 use sealed_session::{Error, Expiry, Keyring, SameSite, Session, SessionConfig, Transport};
@@ -463,15 +463,7 @@ async fn too_big_without_a_store_is_an_error_not_a_dropped_cookie() {
     let clock = ManualClock::new(T0);
     let cfg = config(&clock);
     let s = load(&cfg, &HeaderMap::new()).await.unwrap();
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let noise: Vec<u8> = (0..6000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect();
+    let noise = noise(6000, 7);
     s.insert("blob", &noise).unwrap();
     let mut out = HeaderMap::new();
     let err = save(&cfg, &s, &mut out).await.unwrap_err();

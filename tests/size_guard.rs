@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use browser::{cookie_pair, set_cookies, with_cookie, ManualClock};
+use browser::{cookie_pair, noise, set_cookies, with_cookie, ManualClock};
 use http::HeaderMap;
 use sealed_session::http::{load, save};
 use sealed_session::store::{FileStore, SessionStore, StoreKey};
@@ -17,18 +17,6 @@ use sealed_session::{Error, Keyring, MemoryStore, Session, SessionConfig};
 
 const T0: i64 = 1_800_000_000;
 const BUDGET: usize = 4093;
-
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect()
-}
 
 fn config(store: Arc<dyn SessionStore>, clock: &ManualClock) -> SessionConfig {
     SessionConfig::builder(Keyring::new([[7u8; 32]]).unwrap())

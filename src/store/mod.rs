@@ -108,6 +108,8 @@ impl fmt::Debug for StoreKey {
 /// expired entry loads as `None`), and return [`Error::Store`] (see
 /// [`Error::store`]) with the backend's error as the cause on failure:
 /// never `Ok` for a write that did not happen.
+// `len` answers `Option` (not every backend can count), so an `is_empty` would mislead.
+#[allow(clippy::len_without_is_empty)]
 #[async_trait::async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// Reads an entry; `Ok(None)` when missing or expired.

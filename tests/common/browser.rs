@@ -53,3 +53,16 @@ pub fn with_cookie(pair: &str) -> HeaderMap {
     h.insert(COOKIE, HeaderValue::from_str(pair).unwrap());
     h
 }
+
+/// Incompressible bytes (xorshift), so sizes are what the test means them to be.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
