@@ -168,6 +168,12 @@ pub(crate) struct RawOpened {
     pub(crate) old_key: bool,
 }
 
+/// A body ready to seal: compressed when that pays.
+pub(crate) struct PreparedBody<'a> {
+    pub(crate) bytes: std::borrow::Cow<'a, [u8]>,
+    pub(crate) compressed: bool,
+}
+
 /// Compression settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Compression {
@@ -315,22 +321,54 @@ impl Codec {
         pointer: bool,
         fixed_nonce: Option<&[u8]>,
     ) -> Result<Vec<u8>, Error> {
-        let plain_len = prefix.len() + body.len();
-        if plain_len > self.compression.max_decompressed + prefix.len() {
+        let body = self.prepare_body(body)?;
+        self.seal_prepared(context, prefix, &body, pointer, fixed_nonce)
+    }
+
+    /// Checks the size cap and compresses when that pays; sealing can then reuse it.
+    pub(crate) fn prepare_body<'a>(&self, body: &'a [u8]) -> Result<PreparedBody<'a>, Error> {
+        if body.len() > self.compression.max_decompressed {
             return Err(Error::TooLarge {
                 what: "session body",
                 size: body.len(),
                 limit: self.compression.max_decompressed,
             });
         }
-        let compressed = self.compress(body);
-        let body = compressed.as_deref().unwrap_or(body);
+        Ok(match self.compress(body) {
+            Some(packed) => PreparedBody {
+                bytes: std::borrow::Cow::Owned(packed),
+                compressed: true,
+            },
+            None => PreparedBody {
+                bytes: std::borrow::Cow::Borrowed(body),
+                compressed: false,
+            },
+        })
+    }
+
+    /// Length of the text form of a value sealed from `plaintext_len` bytes (no sealing done).
+    pub(crate) fn sealed_text_len(&self, plaintext_len: usize) -> usize {
+        let raw = HEADER_LEN + self.keyring.algorithm().nonce_len() + plaintext_len + TAG_LEN;
+        (raw * 4).div_ceil(3)
+    }
+
+    /// Seals `prefix || body` for a body already prepared by [`Codec::prepare_body`].
+    pub(crate) fn seal_prepared(
+        &self,
+        context: &[u8],
+        prefix: &[u8],
+        body: &PreparedBody<'_>,
+        pointer: bool,
+        fixed_nonce: Option<&[u8]>,
+    ) -> Result<Vec<u8>, Error> {
+        let compressed = body.compressed;
+        let body: &[u8] = &body.bytes;
         let key = self.keyring.primary();
         let algorithm = self.keyring.algorithm();
         let header = Header {
             version: VERSION,
             algorithm,
-            compressed: compressed.is_some(),
+            compressed,
             pointer,
             key_id: key.id,
         };

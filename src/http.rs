@@ -322,11 +322,12 @@ pub async fn save(
     let meta_bytes = meta.encode()?;
     let body_bytes = body.encode()?;
     let ttl = meta.expires_at.saturating_sub(now).max(1);
-    let inline =
-        Codec::encode_text(&codec.seal_raw(&context, &meta_bytes, &body_bytes, false, None)?);
-    let size = value_size(inner, &inline, via_header);
+    let prepared = codec.prepare_body(&body_bytes)?;
+    let inline_len = codec.sealed_text_len(meta_bytes.len() + prepared.bytes.len());
+    let size = value_size(inner, inline_len, via_header);
     let (value, new_origin) = if size <= inner.budget {
-        (inline, Origin::Inline)
+        let raw = codec.seal_prepared(&context, &meta_bytes, &prepared, false, None)?;
+        (Codec::encode_text(&raw), Origin::Inline)
     } else {
         let Some(store) = &inner.store else {
             return Err(Error::TooLarge {
@@ -335,13 +336,9 @@ pub async fn save(
                 limit: inner.budget,
             });
         };
-        let sealed_body = codec.seal_raw(
-            &store_context(inner, &meta.id),
-            &[],
-            &body_bytes,
-            false,
-            None,
-        )?;
+        // The store gets the body sealed again, bound to this session id.
+        let sealed_body =
+            codec.seal_prepared(&store_context(inner, &meta.id), &[], &prepared, false, None)?;
         let key = SessionId::from_bytes(meta.id).store_key();
         store
             .save(
@@ -352,7 +349,7 @@ pub async fn save(
             .await?;
         let pointer =
             Codec::encode_text(&codec.seal_raw(&context, &meta_bytes, &[], true, None)?);
-        let size = value_size(inner, &pointer, via_header);
+        let size = value_size(inner, pointer.len(), via_header);
         if size > inner.budget {
             return Err(Error::TooLarge {
                 what: "pointer cookie",
@@ -435,11 +432,12 @@ fn plan_save(inner: &Inner, session: &Session, now: i64) -> Plan {
     }
 }
 
-fn value_size(inner: &Inner, value: &str, via_header: bool) -> usize {
+/// Bytes a value of `value_len` takes: `name=value` for a cookie, the value for a header.
+fn value_size(inner: &Inner, value_len: usize, via_header: bool) -> usize {
     if via_header {
-        value.len()
+        value_len
     } else {
-        inner.cookie_name.len() + 1 + value.len()
+        inner.cookie_name.len() + 1 + value_len
     }
 }
 
