@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use browser::{cookie_pair, noise, set_cookies, with_cookie, ManualClock};
+use browser::{cookie_pair, noise, request, set_cookies, with_cookie, ManualClock};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use sealed_session::http::{load, reload, save};
-use sealed_session::{Error, Expiry, Keyring, SameSite, Session, SessionConfig, Transport};
+use sealed_session::{Error, Expiry, Keyring, SameSite, SessionConfig, Transport};
 
 const T0: i64 = 1_800_000_000;
 const K1: [u8; 32] = [1; 32];
@@ -21,20 +21,6 @@ fn config(clock: &ManualClock) -> SessionConfig {
         .clock(clock.clock())
         .build()
         .unwrap()
-}
-
-/// One request: load from `cookie`, run `f`, save; returns the session and response headers.
-async fn request(
-    config: &SessionConfig,
-    cookie: Option<&str>,
-    f: impl FnOnce(&Session),
-) -> (Session, HeaderMap) {
-    let headers = cookie.map(with_cookie).unwrap_or_default();
-    let session = load(config, &headers).await.unwrap();
-    f(&session);
-    let mut out = HeaderMap::new();
-    save(config, &session, &mut out).await.unwrap();
-    (session, out)
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use browser::{cookie_pair, noise, set_cookies, with_cookie, ManualClock};
+use browser::{cookie_pair, noise, request, set_cookies, with_cookie, ManualClock};
 use http::HeaderMap;
 use sealed_session::http::{load, save};
 use sealed_session::store::{FileStore, SessionStore, StoreKey};
@@ -24,19 +24,6 @@ fn config(store: Arc<dyn SessionStore>, clock: &ManualClock) -> SessionConfig {
         .store_arc(store)
         .build()
         .unwrap()
-}
-
-async fn request(
-    config: &SessionConfig,
-    cookie: Option<&str>,
-    f: impl FnOnce(&Session),
-) -> (Session, HeaderMap) {
-    let headers = cookie.map(with_cookie).unwrap_or_default();
-    let session = load(config, &headers).await.unwrap();
-    f(&session);
-    let mut out = HeaderMap::new();
-    save(config, &session, &mut out).await.unwrap();
-    (session, out)
 }
 
 async fn entries(store: &dyn SessionStore) -> usize {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
-use sealed_session::Clock;
+use sealed_session::{Clock, Session, SessionConfig};
 use time::OffsetDateTime;
 
 /// A clock that stays where the test puts it.
@@ -65,4 +65,20 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
             (x >> 32) as u8
         })
         .collect()
+}
+
+/// One request: load from `cookie`, run `f`, save; returns the session and response headers.
+pub async fn request(
+    config: &SessionConfig,
+    cookie: Option<&str>,
+    f: impl FnOnce(&Session),
+) -> (Session, HeaderMap) {
+    let headers = cookie.map(with_cookie).unwrap_or_default();
+    let session = sealed_session::http::load(config, &headers).await.unwrap();
+    f(&session);
+    let mut out = HeaderMap::new();
+    sealed_session::http::save(config, &session, &mut out)
+        .await
+        .unwrap();
+    (session, out)
 }
