@@ -323,6 +323,15 @@ impl Session {
             .collect()
     }
 
+    /// Flash entries that arrived with this request (readable now), with their encoded sizes.
+    pub fn flash_entries(&self) -> Vec<(String, usize)> {
+        let s = self.state();
+        s.flash_now
+            .iter()
+            .map(|(k, v)| (k.clone(), v.len()))
+            .collect()
+    }
+
     /// Number of values.
     pub fn len(&self) -> usize {
         self.state().body.values.len()

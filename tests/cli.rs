@@ -400,6 +400,7 @@ fn open_pointer_cookie_with_and_without_store() {
     let made = make(&cfg, |s| {
         s.insert("user", "bob").unwrap();
         s.insert("cart", &noise(3000)).unwrap();
+        s.flash("notice", "hi").unwrap();
     });
     let entries = made.session.entries();
     let cart_size = entries.iter().find(|(k, _)| k == "cart").unwrap().1;
@@ -438,11 +439,20 @@ fn open_pointer_cookie_with_and_without_store() {
         r.stdout
     );
     assert!(r.stdout.contains("  user  4 bytes"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("pending flash   1 (3 bytes encoded)"),
+        "{}",
+        r.stdout
+    );
     let j = json(&run_env(
         Some(&keys),
         &["open", "--json", "--store", &spec, &made.pair],
     ));
     assert_eq!(j["body"], "loaded_from_store");
+    assert_eq!(
+        j["flash"],
+        serde_json::json!([{"key": "notice", "size": 3}])
+    );
     assert_eq!(
         j["entries"],
         serde_json::json!([{"key": "cart", "size": cart_size}, {"key": "user", "size": 4}])

@@ -382,6 +382,7 @@ enum BodyView {
     /// Pointer cookie loaded through `--store`.
     Loaded {
         entries: Vec<(String, usize)>,
+        flash: Vec<(String, usize)>,
         /// The store body (not the cookie) was sealed with an old key.
         body_old_key: bool,
     },
@@ -512,6 +513,7 @@ fn load_from_store(
         }
         Ok(BodyView::Loaded {
             entries: session.entries(),
+            flash: session.flash_entries(),
             body_old_key: session.opened_with_old_key() && !desc.old_key,
         })
     })
@@ -702,6 +704,7 @@ fn open_text(r: &OpenReport) -> String {
         }
         BodyView::Loaded {
             entries,
+            flash,
             body_old_key,
         } => {
             let _ = writeln!(out, "body            loaded from the store (key {})", d.id);
@@ -712,7 +715,7 @@ fn open_text(r: &OpenReport) -> String {
                 );
             }
             write_entries(&mut out, "entries", entries);
-            let _ = writeln!(out, "pending flash   not listed for store-backed sessions");
+            write_entries(&mut out, "pending flash", flash);
         }
     }
     out
@@ -768,8 +771,14 @@ fn open_json(r: &OpenReport) -> String {
         BodyView::ExpiredNotLoaded => ("expired_not_loaded", None, None, false),
         BodyView::Loaded {
             entries,
+            flash,
             body_old_key,
-        } => ("loaded_from_store", Some(entries), None, *body_old_key),
+        } => (
+            "loaded_from_store",
+            Some(entries),
+            Some(flash),
+            *body_old_key,
+        ),
     };
     j.str("body", body);
     j.bool("body_old_key", body_old_key);
