@@ -1,0 +1,10 @@
+//! Arbitrary Cookie / X-Session request headers through `http::load`: always a fresh, empty session.
+//! The check lives in fuzz/checks.rs, shared with tests/fuzz_corpus.rs.
+#![no_main]
+
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = checks::cookie_header(data);
+});
