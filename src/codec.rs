@@ -168,6 +168,26 @@ pub(crate) struct RawOpened {
     pub(crate) old_key: bool,
 }
 
+/// AADs up to this size are built on the stack (header + purpose + cookie name fit easily).
+const AAD_STACK: usize = 192;
+
+/// The AAD bytes, borrowed from a stack buffer or owned when long.
+enum Aad<'b> {
+    Stack(&'b [u8]),
+    Heap(Vec<u8>),
+}
+
+impl std::ops::Deref for Aad<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Aad::Stack(s) => s,
+            Aad::Heap(v) => v,
+        }
+    }
+}
+
 /// A body ready to seal: compressed when that pays.
 pub(crate) struct PreparedBody<'a> {
     pub(crate) bytes: std::borrow::Cow<'a, [u8]>,
@@ -386,7 +406,8 @@ impl Codec {
         }
         out.extend_from_slice(prefix);
         out.extend_from_slice(body);
-        let aad = self.aad(&out[..HEADER_LEN], context);
+        let mut stack = [0u8; AAD_STACK];
+        let aad = self.aad(&out[..HEADER_LEN], context, &mut stack);
         let (head, msg) = out.split_at_mut(start);
         let nonce = &head[HEADER_LEN..];
         let tag = match &key.cipher {
@@ -412,7 +433,8 @@ impl Codec {
             .keyring
             .find(header.key_id)
             .ok_or(Error::UnknownKeyId(header.key_id))?;
-        let aad = self.aad(&raw[..HEADER_LEN], context);
+        let mut stack = [0u8; AAD_STACK];
+        let aad = self.aad(&raw[..HEADER_LEN], context, &mut stack);
         let nonce = &raw[HEADER_LEN..start];
         let (ct, tag) = raw[start..].split_at(raw.len() - start - TAG_LEN);
         let mut plaintext = ct.to_vec();
@@ -430,13 +452,21 @@ impl Codec {
         })
     }
 
-    fn aad(&self, header: &[u8], context: &[u8]) -> Vec<u8> {
+    /// Builds the AAD (header || purpose || context), on the stack when it fits.
+    fn aad<'b>(&self, header: &[u8], context: &[u8], stack: &'b mut [u8; AAD_STACK]) -> Aad<'b> {
         let purpose = self.keyring.purpose().as_bytes();
-        let mut aad = Vec::with_capacity(HEADER_LEN + purpose.len() + context.len());
-        aad.extend_from_slice(header);
-        aad.extend_from_slice(purpose);
-        aad.extend_from_slice(context);
-        aad
+        let len = header.len() + purpose.len() + context.len();
+        if len <= AAD_STACK {
+            let parts = [header, purpose, context];
+            let mut at = 0;
+            for part in parts {
+                stack[at..at + part.len()].copy_from_slice(part);
+                at += part.len();
+            }
+            Aad::Stack(&stack[..len])
+        } else {
+            Aad::Heap([header, purpose, context].concat())
+        }
     }
 
     /// lz4 with a size prefix, kept only when it saves at least 10%.

@@ -293,34 +293,35 @@ pub async fn save(
 ) -> Result<(), Error> {
     let inner = &*config.inner;
     let now = inner.clock.unix();
-    let (meta, body, origin, loaded_id, context, via_header) = match plan_save(inner, session, now)
-    {
-        Plan::Nothing => return Ok(()),
-        Plan::Destroy {
-            had_value,
-            via_header,
-            pointer_id,
-        } => {
-            if had_value {
-                write_removal(inner, via_header, headers);
+    let (meta, meta_bytes, body_bytes, origin, loaded_id, context, via_header) =
+        match plan_save(inner, session, now)? {
+            Plan::Nothing => return Ok(()),
+            Plan::Destroy {
+                had_value,
+                via_header,
+                pointer_id,
+            } => {
+                if had_value {
+                    write_removal(inner, via_header, headers);
+                }
+                if let Some(id) = pointer_id {
+                    delete_quietly(inner, &id).await;
+                }
+                return Ok(());
             }
-            if let Some(id) = pointer_id {
-                delete_quietly(inner, &id).await;
-            }
-            return Ok(());
-        }
-        Plan::Write {
-            meta,
-            body,
-            origin,
-            loaded_id,
-            context,
-            via_header,
-        } => (meta, body, origin, loaded_id, context, via_header),
-    };
+            Plan::Write {
+                meta,
+                meta_bytes,
+                body_bytes,
+                origin,
+                loaded_id,
+                context,
+                via_header,
+            } => (
+                meta, meta_bytes, body_bytes, origin, loaded_id, context, via_header,
+            ),
+        };
     let codec = &inner.codec;
-    let meta_bytes = meta.encode()?;
-    let body_bytes = body.encode()?;
     let ttl = meta.expires_at.saturating_sub(now).max(1);
     let prepared = codec.prepare_body(&body_bytes)?;
     let inline_len = codec.sealed_text_len(meta_bytes.len() + prepared.bytes.len());
@@ -384,7 +385,8 @@ enum Plan {
     },
     Write {
         meta: Meta,
-        body: Body,
+        meta_bytes: Vec<u8>,
+        body_bytes: Vec<u8>,
         origin: Origin,
         loaded_id: [u8; 16],
         context: Vec<u8>,
@@ -392,8 +394,9 @@ enum Plan {
     },
 }
 
-/// Decides what `save` must do, under the session lock and without awaiting.
-fn plan_save(inner: &Inner, session: &Session, now: i64) -> Plan {
+/// Decides what `save` must do and encodes the envelope, under the session lock and
+/// without awaiting (encoding here spares cloning the data out of the lock).
+fn plan_save(inner: &Inner, session: &Session, now: i64) -> Result<Plan, Error> {
     let mut s = session.state();
     if s.detached && !s.force_save {
         if s.changed {
@@ -401,7 +404,7 @@ fn plan_save(inner: &Inner, session: &Session, now: i64) -> Plan {
                 "session not saved: the request brought none and create_on_missing is off"
             );
         }
-        return Plan::Nothing;
+        return Ok(Plan::Nothing);
     }
     if s.destroyed {
         let plan = Plan::Destroy {
@@ -413,23 +416,24 @@ fn plan_save(inner: &Inner, session: &Session, now: i64) -> Plan {
         s.changed = false;
         s.destroyed = false;
         s.source = None;
-        return plan;
+        return Ok(plan);
     }
     let renew = s.touched || inner.always_save || inner.expiry.renewal_due(&s.meta, now);
     let write = s.changed || s.force_save || s.needs_reseal || (renew && s.origin != Origin::Fresh);
     if !write {
-        return Plan::Nothing;
+        return Ok(Plan::Nothing);
     }
     s.meta.last_active = now;
     s.meta.expires_at = inner.expiry.next_expiry(s.meta.created, now);
-    Plan::Write {
+    Ok(Plan::Write {
+        meta_bytes: s.meta.encode()?,
+        body_bytes: s.body.encode()?,
         meta: s.meta.clone(),
-        body: s.body.clone(),
         origin: s.origin,
         loaded_id: s.loaded_id,
         context: s.context.clone(),
         via_header: s.via_header,
-    }
+    })
 }
 
 /// Bytes a value of `value_len` takes: `name=value` for a cookie, the value for a header.
@@ -472,7 +476,7 @@ fn write_value(
             return Ok(());
         }
     }
-    let mut cookie = base_cookie(inner, value.to_owned());
+    let mut cookie = base_cookie(inner, value);
     if inner.expiry.is_persistent() {
         if let Some(ttl) = ttl {
             cookie.set_max_age(time::Duration::seconds(ttl));
@@ -490,22 +494,22 @@ fn write_removal(inner: &Inner, via_header: bool, headers: &mut HeaderMap) {
             return;
         }
     }
-    let mut cookie = base_cookie(inner, String::new());
+    let mut cookie = base_cookie(inner, "");
     cookie.make_removal();
     if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
         headers.append(SET_COOKIE, v);
     }
 }
 
-fn base_cookie(inner: &Inner, value: String) -> Cookie<'static> {
-    let mut cookie = Cookie::build((inner.cookie_name.clone(), value))
-        .path(inner.path.clone())
+fn base_cookie<'a>(inner: &'a Inner, value: &'a str) -> Cookie<'a> {
+    let mut cookie = Cookie::build((inner.cookie_name.as_str(), value))
+        .path(inner.path.as_str())
         .secure(inner.secure)
         .http_only(inner.http_only)
         .same_site(inner.same_site)
         .build();
     if let Some(d) = &inner.domain {
-        cookie.set_domain(d.clone());
+        cookie.set_domain(d.as_str());
     }
     cookie
 }
