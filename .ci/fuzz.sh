@@ -6,6 +6,7 @@
 #   bash .ci/fuzz.sh                       # 60 s per target
 #   FUZZ_SECONDS=600 bash .ci/fuzz.sh      # longer
 #   FUZZ_TARGETS="open envelope" bash .ci/fuzz.sh
+#   FUZZ_ARGS="-max_len=8192" bash .ci/fuzz.sh  # extra libFuzzer flags (the last of a flag wins)
 #
 # See FUZZING.md.
 set -euo pipefail
@@ -87,12 +88,14 @@ for target in $TARGETS; do
   status=0
   ASAN_OPTIONS="$asan_options" cargo +nightly fuzz run "$target" "$corpus" -- \
     -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -print_final_stats=1 \
-    "${limits[@]}" >"$log" 2>&1 || status=$?
+    "${limits[@]}" ${FUZZ_ARGS:-} >"$log" 2>&1 || status=$?
 
-  runs="$(sed -n 's/^Done \([0-9][0-9]*\) runs in \([0-9][0-9]*\) second.*/\1 \2/p' "$log" | tail -n 1)"
+  # (Every grep/sed here may match nothing: keep set -e / pipefail from ending the script.)
+  runs="$(sed -n 's/^Done \([0-9][0-9]*\) runs in \([0-9][0-9]*\) second.*/\1 \2/p' "$log" | tail -n 1 || true)"
+  peak="$(sed -n 's/^stat::peak_rss_mb: *\([0-9][0-9]*\).*/\1/p' "$log" | tail -n 1 || true)"
   artifacts="$(find "fuzz/artifacts/$target" -type f -newer "$marker" 2>/dev/null | sort || true)"
   if [ "$status" -ne 0 ] || [ -z "$runs" ] || [ -n "$artifacts" ]; then
-    last="$(grep -o '^#[0-9][0-9]*' "$log" | tail -n 1 | tr -d '#')"
+    last="$( (grep -o '^#[0-9][0-9]*' "$log" || true) | tail -n 1 | tr -d '#')"
     echo "---- last 60 lines of $log ----" >&2
     tail -n 60 "$log" >&2
     echo "---- end of log ----" >&2
@@ -112,7 +115,8 @@ for target in $TARGETS; do
   fi
   set -- $runs
   rate=$(( $1 / ($2 > 0 ? $2 : 1) ))
-  summary+=("$(printf '%-14s %12s runs in %5s s (%s/s), corpus %s files' "$target" "$1" "$2" "$rate" "$(find "$corpus" -type f | wc -l)")")
+  summary+=("$(printf '%-14s %12s runs in %5s s (%s/s), peak RSS %s MB, corpus %s files' \
+    "$target" "$1" "$2" "$rate" "${peak:-?}" "$(find "$corpus" -type f | wc -l)")")
   total_runs=$((total_runs + $1))
   echo "${summary[-1]}"
 done
