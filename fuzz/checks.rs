@@ -164,18 +164,41 @@ pub struct RoundtripInput {
     pub algorithm: Algorithm,
     /// Compression threshold, or `None` for off.
     pub compression: Option<usize>,
-    /// A valid cookie name (letters, digits, `_`, `-`; 1–16 bytes).
+    /// A valid cookie name (letters, digits, `_`, `-`; 1–64 bytes).
     pub cookie_name: String,
+    /// The keyring purpose (`None`: the default); up to 255 bytes, so that
+    /// header + purpose + name crosses the codec's 192-byte stack AAD buffer.
+    pub purpose: Option<String>,
     /// Session values in insertion order (later duplicates win).
     pub values: Vec<(String, Vec<u8>)>,
 }
 
 const NAME_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-";
 
+fn alphabet_string(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| char::from(NAME_ALPHABET[usize::from(*b) % NAME_ALPHABET.len()]))
+        .collect()
+}
+
+fn alphabet_indices(s: &str) -> Vec<u8> {
+    s.bytes()
+        .map(|c| {
+            let i = NAME_ALPHABET
+                .iter()
+                .position(|a| *a == c)
+                .expect("name alphabet");
+            u8::try_from(i).unwrap()
+        })
+        .collect()
+}
+
 impl RoundtripInput {
-    /// Layout: `flags` (bit 0 XChaCha, bit 1 compression on), `threshold: u16`
-    /// (only read with compression on), `name_len`, name bytes (mapped into the
-    /// alphabet), then entries until the input ends (at most 64):
+    /// Layout: `flags` (bit 0 XChaCha, bit 1 compression on, bit 2 a purpose),
+    /// `threshold: u16` (only with compression on), `name_len` (mod 64, + 1), name
+    /// bytes (mapped into the alphabet), `purpose_len: u8` and purpose bytes (mapped
+    /// likewise; only with bit 2), then entries until the input ends (at most 64):
     /// `key_len: u8` (mod 32), key bytes (lossy UTF-8), `value_len: u16`, value bytes.
     pub fn decode(data: &[u8]) -> Self {
         let mut r = Reader::new(data);
@@ -186,15 +209,15 @@ impl RoundtripInput {
             Algorithm::XChaCha20Poly1305
         };
         let compression = (flags & 2 != 0).then(|| usize::from(r.u16()));
-        let name_len = 1 + usize::from(r.u8() % 16);
-        let mut cookie_name: String = r
-            .bytes(name_len)
-            .iter()
-            .map(|b| char::from(NAME_ALPHABET[usize::from(*b) % NAME_ALPHABET.len()]))
-            .collect();
+        let name_len = 1 + usize::from(r.u8() % 64);
+        let mut cookie_name = alphabet_string(r.bytes(name_len));
         if cookie_name.is_empty() {
             cookie_name.push('s');
         }
+        let purpose = (flags & 4 != 0).then(|| {
+            let len = usize::from(r.u8());
+            alphabet_string(r.bytes(len))
+        });
         let mut values = Vec::new();
         while r.len() > 0 && values.len() < 64 {
             let key_len = usize::from(r.u8() % 32);
@@ -206,6 +229,7 @@ impl RoundtripInput {
             algorithm,
             compression,
             cookie_name,
+            purpose,
             values,
         }
     }
@@ -217,18 +241,18 @@ impl RoundtripInput {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         let alg = u8::from(self.algorithm == Algorithm::XChaCha20Poly1305);
-        out.push(alg | if self.compression.is_some() { 2 } else { 0 });
+        let compression = if self.compression.is_some() { 2 } else { 0 };
+        let purpose = if self.purpose.is_some() { 4 } else { 0 };
+        out.push(alg | compression | purpose);
         if let Some(t) = self.compression {
             out.extend_from_slice(&u16::try_from(t).unwrap().to_le_bytes());
         }
-        assert!((1..=16).contains(&self.cookie_name.len()));
+        assert!((1..=64).contains(&self.cookie_name.len()));
         out.push(u8::try_from(self.cookie_name.len() - 1).unwrap());
-        for c in self.cookie_name.bytes() {
-            let i = NAME_ALPHABET
-                .iter()
-                .position(|a| *a == c)
-                .expect("name alphabet");
-            out.push(u8::try_from(i).unwrap());
+        out.extend(alphabet_indices(&self.cookie_name));
+        if let Some(p) = &self.purpose {
+            out.push(u8::try_from(p.len()).unwrap());
+            out.extend(alphabet_indices(p));
         }
         for (k, v) in &self.values {
             assert!(k.len() < 32);
@@ -252,7 +276,11 @@ pub fn roundtrip(data: &[u8]) {
         .collect();
 
     // 1. The codec alone.
-    let codec = Codec::new(ring(SECRET_PLAIN, input.algorithm))
+    let keyring = match &input.purpose {
+        Some(p) => ring(SECRET_PLAIN, input.algorithm).with_purpose(p.as_str()),
+        None => ring(SECRET_PLAIN, input.algorithm),
+    };
+    let codec = Codec::new(keyring.clone())
         .with_compression_threshold(input.compression)
         .with_max_decompressed(64 * 1024)
         .with_max_value_len(1 << 20);
@@ -274,13 +302,19 @@ pub fn roundtrip(data: &[u8]) {
             let back: Vec<(String, Vec<u8>)> =
                 postcard::from_bytes(&opened.plaintext).expect("postcard back");
             assert_eq!(back, input.values);
+            // The AAD binds the name (on the stack or the heap, whatever its length).
+            let other = format!("{}x", input.cookie_name);
+            assert!(
+                matches!(codec.open(&other, &text), Err(Error::Authentication)),
+                "opened under another cookie name"
+            );
         }
         Err(Error::TooLarge { .. }) => {}
         Err(e) => panic!("seal failed: {e}"),
     }
 
     // 2. The session path: insert, save into a Set-Cookie, load it back.
-    let mut builder = SessionConfig::builder(ring(SECRET_PLAIN, input.algorithm))
+    let mut builder = SessionConfig::builder(keyring)
         .cookie_name(input.cookie_name.clone())
         .cookie_budget(64 * 1024)
         .max_decompressed(64 * 1024);

@@ -237,31 +237,59 @@ fn roundtrip_seeds() -> Vec<RoundtripInput> {
             algorithm: Algorithm::Aes256GcmSiv,
             compression: None,
             cookie_name: "session".into(),
+            purpose: None,
             values: vec![v("user", b"\x03ada"), v("views", &[7])],
         },
         RoundtripInput {
             algorithm: Algorithm::XChaCha20Poly1305,
             compression: Some(256),
             cookie_name: "__Host-session".into(),
+            purpose: None,
             values: vec![v("notes", text.as_bytes()), v("csrf", &[0x5a; 32])],
         },
         RoundtripInput {
             algorithm: Algorithm::Aes256GcmSiv,
             compression: Some(0),
             cookie_name: "sid".into(),
+            purpose: Some("api-token".into()),
             values: vec![v("a", b"1"), v("a", b"2"), v("", b""), v("b", &[0; 300])],
         },
         RoundtripInput {
             algorithm: Algorithm::XChaCha20Poly1305,
             compression: None,
             cookie_name: "x".into(),
+            purpose: Some(String::new()),
             values: vec![v("ключ", "значение".as_bytes()), v("cart", &[0xff; 40])],
         },
         RoundtripInput {
             algorithm: Algorithm::Aes256GcmSiv,
             compression: Some(64),
             cookie_name: "s-1_A".into(),
+            purpose: None,
             values: Vec::new(),
+        },
+        // The codec builds AADs of up to 192 bytes on the stack: 6 + purpose + name
+        // at 192 exactly, at 193, and far over (the longest cookie name).
+        RoundtripInput {
+            algorithm: Algorithm::Aes256GcmSiv,
+            compression: None,
+            cookie_name: "session".into(),
+            purpose: Some("p".repeat(192 - 6 - 7)),
+            values: vec![v("k", b"aad-192")],
+        },
+        RoundtripInput {
+            algorithm: Algorithm::XChaCha20Poly1305,
+            compression: Some(16),
+            cookie_name: "session".into(),
+            purpose: Some("p".repeat(193 - 6 - 7)),
+            values: vec![v("k", b"aad-193-aad-193-aad-193")],
+        },
+        RoundtripInput {
+            algorithm: Algorithm::Aes256GcmSiv,
+            compression: Some(256),
+            cookie_name: "N".repeat(64),
+            purpose: Some("q".repeat(255)),
+            values: vec![v("k", &[1; 20])],
         },
     ]
 }
