@@ -10,6 +10,10 @@
 #[path = "../fuzz/checks.rs"]
 mod checks;
 
+#[path = "common/vector_parts.rs"]
+mod vector_parts;
+use vector_parts::parts;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -187,28 +191,6 @@ fn alg_label(a: Algorithm) -> &'static str {
     match a {
         Algorithm::Aes256GcmSiv => "aes",
         _ => "xchacha",
-    }
-}
-
-fn parts(v: &Value) -> EnvelopeParts {
-    let s = &v["session"];
-    EnvelopeParts {
-        id: hex::decode(s["id"].as_str().unwrap())
-            .unwrap()
-            .try_into()
-            .unwrap(),
-        created: s["created"].as_i64().unwrap(),
-        last_active: s["last_active"].as_i64().unwrap(),
-        expires_at: s["expires_at"].as_i64().unwrap(),
-        csrf: s["csrf"]
-            .as_str()
-            .map(|c| hex::decode(c).unwrap().try_into().unwrap()),
-        values: s["values"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), hex::decode(v.as_str().unwrap()).unwrap()))
-            .collect(),
     }
 }
 

@@ -4,10 +4,14 @@
 //!
 //! Regenerate only when adding vectors: `SEALED_SESSION_WRITE_VECTORS=1 cargo test --all-features --test vectors`.
 
+#[path = "common/vector_parts.rs"]
+mod vector_parts;
+use vector_parts::parts;
+
 use std::path::PathBuf;
 
 use http::{header, HeaderMap, HeaderValue};
-use sealed_session::testing::{seal_session_with_nonce, EnvelopeParts};
+use sealed_session::testing::seal_session_with_nonce;
 use sealed_session::{Algorithm, Clock, Codec, Keyring, SessionConfig};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -39,28 +43,6 @@ fn codec_for(v: &Value, secrets_field: &str) -> Codec {
         .with_purpose(v["purpose"].as_str().unwrap());
     Codec::new(ring)
         .with_compression_threshold(v["compression_threshold"].as_u64().map(|t| t as usize))
-}
-
-fn parts(v: &Value) -> EnvelopeParts {
-    let s = &v["session"];
-    EnvelopeParts {
-        id: hex::decode(s["id"].as_str().unwrap())
-            .unwrap()
-            .try_into()
-            .unwrap(),
-        created: s["created"].as_i64().unwrap(),
-        last_active: s["last_active"].as_i64().unwrap(),
-        expires_at: s["expires_at"].as_i64().unwrap(),
-        csrf: s["csrf"]
-            .as_str()
-            .map(|c| hex::decode(c).unwrap().try_into().unwrap()),
-        values: s["values"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), hex::decode(v.as_str().unwrap()).unwrap()))
-            .collect(),
-    }
 }
 
 fn seal(v: &Value) -> String {
