@@ -286,7 +286,7 @@ impl Codec {
     /// [`Error::Authentication`], [`Error::DecompressionLimit`].
     pub fn open(&self, name: &str, value: &str) -> Result<Opened, Error> {
         let raw = self.decode_text(value)?;
-        let opened = self.open_raw(name.as_bytes(), &raw)?;
+        let opened = self.open_raw(name.as_bytes(), raw)?;
         let plaintext = if opened.header.compressed {
             self.decompress(&opened.plaintext)?
         } else {
@@ -332,6 +332,16 @@ impl Codec {
         URL_SAFE_NO_PAD.encode(raw)
     }
 
+    /// Appends the text form of sealed bytes to `out` (no intermediate `String`).
+    pub(crate) fn encode_text_into(raw: &[u8], out: &mut String) {
+        URL_SAFE_NO_PAD.encode_string(raw, out);
+    }
+
+    /// Length of the text form of `raw_len` sealed bytes.
+    pub(crate) const fn text_len(raw_len: usize) -> usize {
+        (raw_len * 4).div_ceil(3)
+    }
+
     /// Seals `prefix || maybe_compress(body)`; only `body` is ever compressed.
     pub(crate) fn seal_raw(
         &self,
@@ -368,8 +378,7 @@ impl Codec {
 
     /// Length of the text form of a value sealed from `plaintext_len` bytes (no sealing done).
     pub(crate) fn sealed_text_len(&self, plaintext_len: usize) -> usize {
-        let raw = HEADER_LEN + self.keyring.algorithm().nonce_len() + plaintext_len + TAG_LEN;
-        (raw * 4).div_ceil(3)
+        Self::text_len(HEADER_LEN + self.keyring.algorithm().nonce_len() + plaintext_len + TAG_LEN)
     }
 
     /// Seals `prefix || body` for a body already prepared by [`Codec::prepare_body`].
@@ -418,9 +427,10 @@ impl Codec {
         Ok(out)
     }
 
-    /// Checks the header, finds the key by id, authenticates and decrypts.
-    pub(crate) fn open_raw(&self, context: &[u8], raw: &[u8]) -> Result<RawOpened, Error> {
-        let header = Header::parse(raw)?;
+    /// Checks the header, finds the key by id, authenticates and decrypts in place:
+    /// the returned plaintext reuses `raw`'s allocation.
+    pub(crate) fn open_raw(&self, context: &[u8], mut raw: Vec<u8>) -> Result<RawOpened, Error> {
+        let header = Header::parse(&raw)?;
         let nonce_len = header.algorithm.nonce_len();
         let start = HEADER_LEN + nonce_len;
         if raw.len() < start + TAG_LEN {
@@ -435,18 +445,21 @@ impl Codec {
             .ok_or(Error::UnknownKeyId(header.key_id))?;
         let mut stack = [0u8; AAD_STACK];
         let aad = self.aad(&raw[..HEADER_LEN], context, &mut stack);
-        let nonce = &raw[HEADER_LEN..start];
-        let (ct, tag) = raw[start..].split_at(raw.len() - start - TAG_LEN);
-        let mut plaintext = ct.to_vec();
+        let tag_at = raw.len() - TAG_LEN;
+        let (head, rest) = raw.split_at_mut(start);
+        let nonce = &head[HEADER_LEN..];
+        let (ct, tag) = rest.split_at_mut(tag_at - start);
         let ok = match &key.cipher {
-            Cipher::Siv(c) => decrypt(c.as_ref(), nonce, &aad, &mut plaintext, tag),
-            Cipher::XChaCha(c) => decrypt(c.as_ref(), nonce, &aad, &mut plaintext, tag),
+            Cipher::Siv(c) => decrypt(c.as_ref(), nonce, &aad, ct, tag),
+            Cipher::XChaCha(c) => decrypt(c.as_ref(), nonce, &aad, ct, tag),
         };
         if !ok {
             return Err(Error::Authentication);
         }
+        raw.truncate(tag_at);
+        raw.drain(..start);
         Ok(RawOpened {
-            plaintext,
+            plaintext: raw,
             header,
             old_key: !primary,
         })

@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use cookie::SameSite;
 use http::HeaderName;
@@ -142,26 +142,37 @@ fn secs(d: Duration) -> i64 {
 
 /// The time source for expiry checks; injectable so tests can move time.
 #[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> OffsetDateTime + Send + Sync>);
+pub struct Clock(Option<Arc<dyn Fn() -> OffsetDateTime + Send + Sync>>);
 
 impl Clock {
     /// The system clock (UTC).
     pub fn system() -> Self {
-        Clock(Arc::new(OffsetDateTime::now_utc))
+        Clock(None)
     }
 
     /// A clock that asks `now` for the time.
     pub fn from_fn(now: impl Fn() -> OffsetDateTime + Send + Sync + 'static) -> Self {
-        Clock(Arc::new(now))
+        Clock(Some(Arc::new(now)))
     }
 
     /// The current time.
     pub fn now(&self) -> OffsetDateTime {
-        (self.0)()
+        match &self.0 {
+            Some(now) => now(),
+            None => OffsetDateTime::now_utc(),
+        }
     }
 
+    /// Unix seconds, read straight from `SystemTime` for the system clock (no calendar
+    /// arithmetic: this runs twice per request).
     pub(crate) fn unix(&self) -> i64 {
-        self.now().unix_timestamp()
+        match &self.0 {
+            Some(now) => now().unix_timestamp(),
+            None => match SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
+                Ok(d) => secs(d),
+                Err(before) => -secs(before.duration()),
+            },
+        }
     }
 }
 
@@ -197,6 +208,10 @@ pub(crate) struct Inner {
     pub(crate) clock: Clock,
     pub(crate) fingerprint: Option<Fingerprint>,
     pub(crate) ignore_paths: Vec<String>,
+    /// The Set-Cookie attributes after `name=value` (`; HttpOnly; SameSite=Lax; …`),
+    /// formatted once by the `cookie` crate; `Max-Age`, which the crate writes last
+    /// among these, is appended per response.
+    pub(crate) cookie_attributes: String,
 }
 
 /// A validated session configuration. Cheap to clone (an `Arc`).
@@ -555,9 +570,18 @@ impl SessionConfigBuilder {
             .with_compression_threshold(self.compression_threshold)
             .with_max_decompressed(self.max_decompressed)
             .with_max_value_len(max_value_len);
+        let cookie_attributes = cookie_attributes(
+            &self.cookie_name,
+            &self.path,
+            self.domain.as_deref(),
+            self.secure,
+            self.http_only,
+            self.same_site,
+        );
         Ok(SessionConfig {
             inner: Arc::new(Inner {
                 codec,
+                cookie_attributes,
                 cookie_name: self.cookie_name,
                 path: self.path,
                 domain: self.domain,
@@ -576,6 +600,28 @@ impl SessionConfigBuilder {
             }),
         })
     }
+}
+
+/// The cookie crate's rendering of the attributes, without the leading `name=`.
+fn cookie_attributes(
+    name: &str,
+    path: &str,
+    domain: Option<&str>,
+    secure: bool,
+    http_only: bool,
+    same_site: SameSite,
+) -> String {
+    let mut cookie = cookie::Cookie::build((name, ""))
+        .path(path)
+        .secure(secure)
+        .http_only(http_only)
+        .same_site(same_site)
+        .build();
+    if let Some(d) = domain {
+        cookie.set_domain(d);
+    }
+    let full = cookie.to_string();
+    full[name.len() + 1..].to_owned()
 }
 
 /// RFC 7230 `tchar`.

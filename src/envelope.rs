@@ -9,11 +9,11 @@
 //! part, so compressing attacker-chosen data next to them cannot leak them
 //! through the length.
 
-use std::collections::BTreeMap;
-
+use serde::de::DeserializeSeed as _;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::Codec;
+use crate::map::ValueMap;
 use crate::Error;
 
 /// Length of a CSRF token secret in bytes.
@@ -37,8 +37,8 @@ pub(crate) struct Meta {
 /// The session data: values and the flash data for the next request, postcard-encoded values.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Body {
-    pub(crate) values: BTreeMap<String, Vec<u8>>,
-    pub(crate) flash: BTreeMap<String, Vec<u8>>,
+    pub(crate) values: ValueMap,
+    pub(crate) flash: ValueMap,
 }
 
 impl Body {
@@ -51,6 +51,26 @@ impl Meta {
     pub(crate) fn encode(&self) -> Result<Vec<u8>, Error> {
         Ok(postcard::to_stdvec(self)?)
     }
+}
+
+/// Most bytes `postcard(Meta)` takes: 16 (id) + 3 × 10 (varint i64) + 1 + 32 (CSRF).
+const META_MAX: usize = 16 + 3 * 10 + 1 + CSRF_LEN;
+
+/// Upper bound of `postcard(Body)`: every length prefix at its longest varint.
+fn body_size_bound(body: &Body) -> usize {
+    const PREFIX: usize = 10;
+    let map = |m: &ValueMap| 2 * PREFIX * m.len() + m.live_bytes();
+    2 * PREFIX + map(&body.values) + map(&body.flash)
+}
+
+/// Encodes `postcard(meta) || postcard(body)` into one buffer sized up front (no
+/// regrowth), returning it and where the body starts.
+pub(crate) fn encode(meta: &Meta, body: &Body) -> Result<(Vec<u8>, usize), Error> {
+    let mut out = Vec::with_capacity(META_MAX + body_size_bound(body));
+    out = postcard::to_extend(meta, out)?;
+    let meta_len = out.len();
+    out = postcard::to_extend(body, out)?;
+    Ok((out, meta_len))
 }
 
 /// Splits a decrypted plaintext into its meta and (decompressed) body.
@@ -73,10 +93,19 @@ pub(crate) fn decode(
 pub(crate) fn decode_body(codec: &Codec, bytes: &[u8], compressed: bool) -> Result<Body, Error> {
     if compressed {
         let inflated = codec.decompress(bytes)?;
-        Ok(postcard::from_bytes(&inflated)?)
+        body_from_bytes(&inflated)
     } else {
-        Ok(postcard::from_bytes(bytes)?)
+        body_from_bytes(bytes)
     }
+}
+
+/// `postcard::from_bytes::<Body>`, with the maps' arenas sized from the input length
+/// once instead of growing entry by entry.
+fn body_from_bytes(bytes: &[u8]) -> Result<Body, Error> {
+    let mut de = postcard::Deserializer::from_bytes(bytes);
+    let values = ValueMap::seed(bytes.len()).deserialize(&mut de)?;
+    let flash = ValueMap::seed(bytes.len()).deserialize(&mut de)?;
+    Ok(Body { values, flash })
 }
 
 #[cfg(test)]
@@ -95,14 +124,36 @@ mod tests {
             csrf: Some([9; CSRF_LEN]),
         };
         let mut body = Body::default();
-        body.values.insert("user".into(), vec![1, 2, 3]);
+        body.values.insert("user", &[1, 2, 3]);
         let mut plain = meta.encode().unwrap();
         plain.extend(body.encode().unwrap());
         let (m, b) = decode(&codec, &plain, false).unwrap();
         assert_eq!(m, meta);
-        assert_eq!(b, Some(body));
+        assert_eq!(b.as_ref(), Some(&body));
         let (_, none) = decode(&codec, &meta.encode().unwrap(), false).unwrap();
         assert_eq!(none, None);
+
+        let (joined, meta_len) = encode(&meta, &body).unwrap();
+        assert_eq!(joined, plain);
+        assert_eq!(meta_len, meta.encode().unwrap().len());
+    }
+
+    #[test]
+    fn size_bounds_hold_at_the_extremes() {
+        let meta = Meta {
+            id: [0xff; 16],
+            created: i64::MIN,
+            last_active: i64::MAX,
+            expires_at: i64::MIN,
+            csrf: Some([0xff; CSRF_LEN]),
+        };
+        assert_eq!(meta.encode().unwrap().len(), META_MAX);
+        let mut body = Body::default();
+        body.values.insert(&"k".repeat(300), &[7; 70_000]);
+        body.flash.insert("", &[]);
+        let (out, _) = encode(&meta, &body).unwrap();
+        assert!(out.len() <= META_MAX + body_size_bound(&body));
+        assert!(out.capacity() <= META_MAX + body_size_bound(&body));
     }
 
     #[test]

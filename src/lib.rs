@@ -25,6 +25,7 @@ pub mod format {
 mod config;
 mod envelope;
 pub mod http;
+mod map;
 mod session;
 pub mod store;
 
@@ -90,7 +91,9 @@ pub mod testing {
             csrf: parts.csrf,
         };
         let mut body = Body::default();
-        body.values.extend(parts.values.iter().cloned());
+        for (k, v) in &parts.values {
+            body.values.insert(k, v);
+        }
         let raw = codec.seal_raw(
             context.as_bytes(),
             &meta.encode()?,

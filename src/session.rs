@@ -5,7 +5,6 @@
 //! a tower layer can put it in request extensions and still see the handler's
 //! changes when the response goes out.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -18,6 +17,7 @@ use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
 
 use crate::envelope::{Body, Meta, CSRF_LEN};
+use crate::map::ValueMap;
 use crate::store::StoreKey;
 use crate::Error;
 
@@ -76,7 +76,7 @@ pub(crate) struct State {
     pub(crate) meta: Meta,
     pub(crate) body: Body,
     /// Flash data sent by the previous request, readable on this one.
-    pub(crate) flash_now: BTreeMap<String, Vec<u8>>,
+    pub(crate) flash_now: ValueMap,
     pub(crate) origin: Origin,
     /// The id the session had when loaded (to clean up its store entry after regenerate/destroy).
     pub(crate) loaded_id: [u8; 16],
@@ -94,10 +94,37 @@ pub(crate) struct State {
     pub(crate) load_error: Option<Arc<Error>>,
     /// The session came in the header transport; it goes back the same way.
     pub(crate) via_header: bool,
-    /// AAD context: cookie name, plus the fingerprint when configured.
-    pub(crate) context: Vec<u8>,
-    /// The value it was loaded from or last saved as (for `reload`).
-    pub(crate) source: Option<String>,
+    /// AAD context when it is more than the cookie name (a fingerprint is configured):
+    /// cookie name, 0x01, fingerprint. `None` means the cookie name alone.
+    pub(crate) context: Option<Vec<u8>>,
+    /// What it was loaded from or last saved as, for `reload`.
+    pub(crate) source: Option<Source>,
+}
+
+/// The authenticated plaintext a session was loaded from or last saved as.
+///
+/// `reload` decodes it again instead of keeping (and copying on every load) the
+/// text value: the plaintext is the buffer the value was decrypted into, so
+/// keeping it costs nothing, and it opens the same way the value would.
+#[derive(Clone)]
+pub(crate) struct Source {
+    /// `postcard(Meta) || body`, as after decryption.
+    pub(crate) plaintext: Vec<u8>,
+    /// The body part is lz4-compressed.
+    pub(crate) compressed: bool,
+    /// The value was a pointer: the body is in the store.
+    pub(crate) pointer: bool,
+    /// A key other than the primary opened it.
+    pub(crate) old_key: bool,
+}
+
+/// A session as decoded from a value, before it becomes a [`Session`].
+pub(crate) struct Loaded {
+    pub(crate) meta: Meta,
+    pub(crate) body: Body,
+    pub(crate) origin: Origin,
+    pub(crate) old_key: bool,
+    pub(crate) source: Source,
 }
 
 /// A session: typed values, flash data, CSRF token, id and lifecycle.
@@ -146,7 +173,7 @@ impl Session {
         Self::from_state(State {
             meta,
             body: Body::default(),
-            flash_now: BTreeMap::new(),
+            flash_now: ValueMap::new(),
             origin: Origin::Fresh,
             loaded_id: id,
             changed: false,
@@ -159,12 +186,20 @@ impl Session {
             detached: false,
             load_error: load_error.map(Arc::new),
             via_header: false,
-            context: Vec::new(),
+            context: None,
             source: None,
         })
     }
 
-    pub(crate) fn loaded(meta: Meta, mut body: Body, origin: Origin, old_key: bool) -> Self {
+    /// A session loaded from a value that came `via_header` (or a cookie) with this AAD context.
+    pub(crate) fn loaded(loaded: Loaded, via_header: bool, context: Option<Vec<u8>>) -> Self {
+        let Loaded {
+            meta,
+            mut body,
+            origin,
+            old_key,
+            source,
+        } = loaded;
         let flash_now = std::mem::take(&mut body.flash);
         Self::from_state(State {
             loaded_id: meta.id,
@@ -182,9 +217,9 @@ impl Session {
             new: false,
             detached: false,
             load_error: None,
-            via_header: false,
-            context: Vec::new(),
-            source: None,
+            via_header,
+            context,
+            source: Some(source),
         })
     }
 
@@ -220,8 +255,8 @@ impl Session {
     pub fn insert<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), Error> {
         let bytes = postcard::to_stdvec(value)?;
         let mut s = self.state();
-        if s.body.values.get(key) != Some(&bytes) {
-            s.body.values.insert(key.to_owned(), bytes);
+        if s.body.values.get(key) != Some(bytes.as_slice()) {
+            s.body.values.insert(key, &bytes);
             s.mark_changed();
         }
         Ok(())
@@ -262,7 +297,7 @@ impl Session {
     #[doc(alias = "forget")]
     pub fn remove(&self, key: &str) -> bool {
         let mut s = self.state();
-        let removed = s.body.values.remove(key).is_some();
+        let removed = s.body.values.remove(key);
         if removed {
             s.mark_changed();
         }
@@ -309,7 +344,7 @@ impl Session {
 
     /// The keys, sorted.
     pub fn keys(&self) -> Vec<String> {
-        self.state().body.values.keys().cloned().collect()
+        self.state().body.values.keys().map(str::to_owned).collect()
     }
 
     /// Every key with the size in bytes of its encoded value, sorted by key.
@@ -319,7 +354,7 @@ impl Session {
         s.body
             .values
             .iter()
-            .map(|(k, v)| (k.clone(), v.len()))
+            .map(|(k, v)| (k.to_owned(), v.len()))
             .collect()
     }
 
@@ -328,7 +363,7 @@ impl Session {
         let s = self.state();
         s.flash_now
             .iter()
-            .map(|(k, v)| (k.clone(), v.len()))
+            .map(|(k, v)| (k.to_owned(), v.len()))
             .collect()
     }
 
@@ -349,7 +384,7 @@ impl Session {
     pub fn flash<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), Error> {
         let bytes = postcard::to_stdvec(value)?;
         let mut s = self.state();
-        s.body.flash.insert(key.to_owned(), bytes);
+        s.body.flash.insert(key, &bytes);
         s.mark_changed();
         Ok(())
     }
@@ -369,9 +404,9 @@ impl Session {
     /// Keeps all of this request's flash data for one more request.
     pub fn reflash(&self) {
         let mut s = self.state();
-        let now = s.flash_now.clone();
-        for (k, v) in now {
-            s.body.flash.entry(k).or_insert(v);
+        let state = &mut *s;
+        for (k, v) in state.flash_now.iter() {
+            state.body.flash.insert_if_absent(k, v);
         }
         s.mark_changed();
     }
@@ -380,8 +415,9 @@ impl Session {
     pub fn keep(&self, keys: &[&str]) {
         let mut s = self.state();
         for key in keys {
-            if let Some(v) = s.flash_now.get(*key).cloned() {
-                s.body.flash.entry((*key).to_owned()).or_insert(v);
+            let state = &mut *s;
+            if let Some(v) = state.flash_now.get(key) {
+                state.body.flash.insert_if_absent(key, v);
             }
         }
         s.mark_changed();

@@ -523,3 +523,79 @@ async fn reload_drops_unsaved_changes() {
     assert!(!s.contains("b"));
     assert!(!s.is_changed());
 }
+
+/// The Set-Cookie is built in one buffer from attributes formatted once at config
+/// time; it must stay byte-for-byte what the `cookie` crate renders for the same cookie.
+#[tokio::test]
+async fn set_cookie_text_is_the_cookie_crates_rendering() {
+    let clock = ManualClock::new(T0);
+    /// path, domain, secure, http_only, same_site, absolute expiry in seconds
+    type Case = (
+        &'static str,
+        Option<&'static str>,
+        bool,
+        bool,
+        SameSite,
+        Option<u64>,
+    );
+    let cases: [Case; 5] = [
+        ("/", None, true, true, SameSite::Lax, None),
+        (
+            "/app",
+            Some("example.com"),
+            true,
+            false,
+            SameSite::Strict,
+            None,
+        ),
+        ("/", None, true, true, SameSite::None, Some(3600)),
+        (
+            "/a/b",
+            Some("sub.example.com"),
+            false,
+            true,
+            SameSite::Lax,
+            Some(60),
+        ),
+        (
+            "/",
+            Some("example.com"),
+            true,
+            true,
+            SameSite::Strict,
+            Some(86_400),
+        ),
+    ];
+    for (path, domain, secure, http_only, same_site, ttl) in cases {
+        let mut b = SessionConfig::builder(Keyring::new([K1]).unwrap())
+            .clock(clock.clock())
+            .path(path)
+            .secure(secure)
+            .http_only(http_only)
+            .same_site(same_site);
+        if let Some(d) = domain {
+            b = b.domain(d);
+        }
+        if let Some(ttl) = ttl {
+            b = b.expiry(Expiry::absolute(Duration::from_secs(ttl)));
+        }
+        let cfg = b.build().unwrap();
+        let (_, out) = request(&cfg, None, |s| s.insert("user", "ada").unwrap()).await;
+        let written = &set_cookies(&out)[0];
+        let pair = cookie_pair(&out).unwrap();
+        let (name, value) = pair.split_once('=').unwrap();
+        let mut expected = cookie::Cookie::build((name, value))
+            .path(path)
+            .secure(secure)
+            .http_only(http_only)
+            .same_site(same_site)
+            .build();
+        if let Some(d) = domain {
+            expected.set_domain(d);
+        }
+        if let Some(ttl) = ttl {
+            expected.set_max_age(time::Duration::seconds(ttl as i64));
+        }
+        assert_eq!(written, &expected.to_string());
+    }
+}
