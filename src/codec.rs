@@ -332,9 +332,15 @@ impl Codec {
         URL_SAFE_NO_PAD.encode(raw)
     }
 
-    /// Appends the text form of sealed bytes to `out` (no intermediate `String`).
-    pub(crate) fn encode_text_into(raw: &[u8], out: &mut String) {
-        URL_SAFE_NO_PAD.encode_string(raw, out);
+    /// Appends the text form of sealed bytes to `out` (no intermediate `String`; the
+    /// slice encoder, which is much faster than `encode_string`'s chunked one).
+    pub(crate) fn encode_text_into(raw: &[u8], out: &mut Vec<u8>) {
+        let at = out.len();
+        out.resize(at + Self::text_len(raw.len()), 0);
+        let written = URL_SAFE_NO_PAD
+            .encode_slice(raw, &mut out[at..])
+            .expect("the buffer is sized by text_len");
+        out.truncate(at + written);
     }
 
     /// Length of the text form of `raw_len` sealed bytes.

@@ -66,11 +66,33 @@ fn body_size_bound(body: &Body) -> usize {
 /// Encodes `postcard(meta) || postcard(body)` into one buffer sized up front (no
 /// regrowth), returning it and where the body starts.
 pub(crate) fn encode(meta: &Meta, body: &Body) -> Result<(Vec<u8>, usize), Error> {
-    let mut out = Vec::with_capacity(META_MAX + body_size_bound(body));
-    out = postcard::to_extend(meta, out)?;
+    let out = Vec::with_capacity(META_MAX + body_size_bound(body));
+    let out = postcard::serialize_with_flavor(meta, AppendVec(out))?;
     let meta_len = out.len();
-    out = postcard::to_extend(body, out)?;
+    let out = postcard::serialize_with_flavor(body, AppendVec(out))?;
     Ok((out, meta_len))
+}
+
+/// A postcard flavor appending to a `Vec` with `extend_from_slice`
+/// (`postcard::to_extend` pushes byte by byte; `to_stdvec` starts from an empty `Vec`).
+struct AppendVec(Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for AppendVec {
+    type Output = Vec<u8>;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Vec<u8>> {
+        Ok(self.0)
+    }
 }
 
 /// Splits a decrypted plaintext into its meta and (decompressed) body.

@@ -30,9 +30,12 @@ use cookie::Cookie;
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Uri};
 
+use std::sync::Arc;
+
 use crate::config::{Inner, Transport};
-use crate::envelope::{self, Body};
+use crate::envelope::{self, Body, Meta};
 use crate::session::{Loaded, Origin, SessionId, Source};
+use crate::store::SessionStore;
 use crate::{Codec, Error, Session, SessionConfig};
 
 /// At most this many same-named cookies are tried, bounding the work one request can cause.
@@ -62,6 +65,10 @@ pub(crate) async fn load_with(
     headers: &HeaderMap,
     uri: &Uri,
 ) -> Result<Session, Error> {
+    if let Some(session) = load_now(config, headers, uri) {
+        return Ok(session);
+    }
+    // A value points at the store: the same steps, awaiting it.
     let inner = &*config.inner;
     let now = inner.clock.unix();
     let found = candidates(inner, headers);
@@ -69,7 +76,12 @@ pub(crate) async fn load_with(
     let aad = context.as_deref().unwrap_or(inner.cookie_name.as_bytes());
     let mut first_error = None;
     for value in found.tried() {
-        match open_value(inner, aad, value, now).await {
+        let loaded = match open_now(inner, aad, value, now) {
+            Ok(Step::Inline(loaded)) => Ok(loaded),
+            Ok(Step::Pointer(pointer)) => fetch_body(inner, pointer).await,
+            Err(e) => Err(e),
+        };
+        match loaded {
             Ok(loaded) => return Ok(Session::loaded(loaded, found.via_header, context)),
             Err(e @ Error::Store { .. }) => return Err(e),
             Err(e) => {
@@ -77,6 +89,40 @@ pub(crate) async fn load_with(
             }
         }
     }
+    Ok(fresh(inner, now, &found, context, first_error))
+}
+
+/// [`load_with`] without awaiting: `None` as soon as a value needs the store (most
+/// requests never do, and then no future has to be boxed for them).
+pub(crate) fn load_now(config: &SessionConfig, headers: &HeaderMap, uri: &Uri) -> Option<Session> {
+    let inner = &*config.inner;
+    let now = inner.clock.unix();
+    let found = candidates(inner, headers);
+    let context = fingerprint_context(inner, headers, uri);
+    let aad = context.as_deref().unwrap_or(inner.cookie_name.as_bytes());
+    let mut first_error = None;
+    for value in found.tried() {
+        match open_now(inner, aad, value, now) {
+            Ok(Step::Inline(loaded)) => {
+                return Some(Session::loaded(loaded, found.via_header, context))
+            }
+            Ok(Step::Pointer(_)) => return None,
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Some(fresh(inner, now, &found, context, first_error))
+}
+
+/// The fresh session a request gets when none of its values opened.
+fn fresh(
+    inner: &Inner,
+    now: i64,
+    found: &Candidates<'_>,
+    context: Option<Vec<u8>>,
+    first_error: Option<Error>,
+) -> Session {
     let session = Session::fresh(now, inner.expiry.next_expiry(now, now), first_error);
     {
         let mut s = session.state();
@@ -84,7 +130,7 @@ pub(crate) async fn load_with(
         s.context = context;
         s.detached = !inner.create_on_missing && !found.any;
     }
-    Ok(session)
+    session
 }
 
 /// The values a request brought, in request order: at most [`MAX_CANDIDATES`] of
@@ -143,29 +189,17 @@ fn candidates<'h>(inner: &Inner, headers: &'h HeaderMap) -> Candidates<'h> {
     }
     'headers: for header in headers.get_all(COOKIE) {
         let Ok(text) = header.to_str() else { continue };
-        for value in cookie_values(text, &inner.cookie_name) {
-            if !found.push(value) {
-                break 'headers;
+        for cookie in Cookie::split_parse(text).flatten() {
+            if cookie.name() == inner.cookie_name {
+                if let Some(v) = cookie.value_raw() {
+                    if !found.push(v) {
+                        break 'headers;
+                    }
+                }
             }
         }
     }
     found
-}
-
-/// The values of the cookies called `name` in a `Cookie` request header, in order.
-///
-/// This is what `cookie::Cookie::split_parse(text)` followed by a name filter and
-/// `value_raw()` yields (a test holds the two equal on arbitrary input), without
-/// building a whole `Cookie` (with its attribute fields) per pair: in callgrind that
-/// took 11% of the instructions of loading a small session.
-fn cookie_values<'t, 'n>(
-    text: &'t str,
-    name: &'n str,
-) -> impl Iterator<Item = &'t str> + use<'t, 'n> {
-    text.split(';').filter_map(move |pair| {
-        let (n, v) = pair.split_once('=')?;
-        (n.trim() == name).then(|| v.trim())
-    })
 }
 
 /// The AAD context when a fingerprint is configured: cookie name, 0x01, fingerprint.
@@ -186,7 +220,22 @@ fn store_context(inner: &Inner, id: &[u8; 16]) -> Vec<u8> {
     ctx
 }
 
-async fn open_value(inner: &Inner, aad: &[u8], value: &str, now: i64) -> Result<Loaded, Error> {
+/// What a value holds once opened without the store.
+enum Step {
+    /// The whole session.
+    Inline(Loaded),
+    /// A pointer: the body is in the store.
+    Pointer(Pointer),
+}
+
+/// An opened pointer value, waiting for its body.
+struct Pointer {
+    meta: Meta,
+    source: Source,
+}
+
+/// Decodes, authenticates and decrypts a value, then [`step`]s it.
+fn open_now(inner: &Inner, aad: &[u8], value: &str, now: i64) -> Result<Step, Error> {
     let codec = &inner.codec;
     let raw = codec.decode_text(value)?;
     let opened = codec.open_raw(aad, raw)?;
@@ -196,32 +245,37 @@ async fn open_value(inner: &Inner, aad: &[u8], value: &str, now: i64) -> Result<
         pointer: opened.header.pointer,
         old_key: opened.old_key,
     };
-    from_source(inner, source, now).await
+    step(inner, source, now)
 }
 
-/// Decodes an authenticated plaintext into a session, checking expiry and fetching
-/// the body from the store for a pointer.
-async fn from_source(inner: &Inner, source: Source, now: i64) -> Result<Loaded, Error> {
-    let codec = &inner.codec;
-    let (meta, body) = envelope::decode(codec, &source.plaintext, source.compressed)?;
+/// Decodes an authenticated plaintext and checks its expiry.
+fn step(inner: &Inner, source: Source, now: i64) -> Result<Step, Error> {
+    let (meta, body) = envelope::decode(&inner.codec, &source.plaintext, source.compressed)?;
     if now >= meta.expires_at {
         return Err(Error::Expired {
             expired_at: meta.expires_at,
         });
     }
-    if !source.pointer {
-        return Ok(Loaded {
-            meta,
-            body: body.unwrap_or_default(),
-            origin: Origin::Inline,
-            old_key: source.old_key,
-            source,
-        });
+    if source.pointer {
+        return Ok(Step::Pointer(Pointer { meta, source }));
     }
+    Ok(Step::Inline(Loaded {
+        meta,
+        body: body.unwrap_or_default(),
+        origin: Origin::Inline,
+        old_key: source.old_key,
+        source,
+    }))
+}
+
+/// Fetches and opens the body a pointer refers to.
+async fn fetch_body(inner: &Inner, pointer: Pointer) -> Result<Loaded, Error> {
+    let Pointer { meta, source } = pointer;
     let store = inner.store.as_ref().ok_or(Error::MissingInStore)?;
     let key = SessionId::from_bytes(meta.id).store_key();
     let stored = store.load(&key).await?.ok_or(Error::MissingInStore)?;
-    let (body, body_old_key) = open_store_body(codec, &store_context(inner, &meta.id), stored)?;
+    let (body, body_old_key) =
+        open_store_body(&inner.codec, &store_context(inner, &meta.id), stored)?;
     Ok(Loaded {
         meta,
         body,
@@ -229,6 +283,21 @@ async fn from_source(inner: &Inner, source: Source, now: i64) -> Result<Loaded, 
         old_key: source.old_key || body_old_key,
         source,
     })
+}
+
+/// Decodes an authenticated plaintext into a session, fetching a pointer's body.
+async fn from_source(inner: &Inner, source: Source, now: i64) -> Result<Loaded, Error> {
+    match step(inner, source, now)? {
+        Step::Inline(loaded) => Ok(loaded),
+        Step::Pointer(pointer) => fetch_body(inner, pointer).await,
+    }
+}
+
+async fn open_value(inner: &Inner, aad: &[u8], value: &str, now: i64) -> Result<Loaded, Error> {
+    match open_now(inner, aad, value, now)? {
+        Step::Inline(loaded) => Ok(loaded),
+        Step::Pointer(pointer) => fetch_body(inner, pointer).await,
+    }
 }
 
 /// Opens one sealed value as the session it holds (fetching the body for a pointer),
@@ -346,10 +415,91 @@ pub async fn save(
     session: &Session,
     headers: &mut HeaderMap,
 ) -> Result<(), Error> {
+    match save_now(config, session, headers)? {
+        None => Ok(()),
+        Some(work) => work.run(config, session, headers).await,
+    }
+}
+
+/// Store work a save leaves once everything that needs no store is done.
+pub(crate) enum StoreWork {
+    /// Delete an entry nothing points at any more (after destroy, or after the body
+    /// moved back into the cookie or to a new id).
+    Delete([u8; 16]),
+    /// Put the body in the store, then send the pointer.
+    Pointer(Box<PointerWrite>),
+}
+
+pub(crate) struct PointerWrite {
+    store: Arc<dyn SessionStore>,
+    id: [u8; 16],
+    /// The body sealed for the store, bound to the session id.
+    sealed_body: Vec<u8>,
+    /// The sealed pointer value.
+    pointer: Vec<u8>,
+    ttl: i64,
+    via_header: bool,
+    /// The entry the session had under another id, deleted once the pointer is out.
+    stale: Option<[u8; 16]>,
+    /// `postcard(Meta)` (the pointer's plaintext), kept for `reload`.
+    meta_bytes: Vec<u8>,
+}
+
+impl StoreWork {
+    /// Does the store part of a save.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the store fails to take the body: then nothing is written
+    /// to `headers` and the session stays unsaved.
+    pub(crate) async fn run(
+        self,
+        config: &SessionConfig,
+        session: &Session,
+        headers: &mut HeaderMap,
+    ) -> Result<(), Error> {
+        let inner = &*config.inner;
+        let write = match self {
+            StoreWork::Delete(id) => {
+                delete_quietly(inner, &id).await;
+                return Ok(());
+            }
+            StoreWork::Pointer(write) => write,
+        };
+        let key = SessionId::from_bytes(write.id).store_key();
+        let ttl = std::time::Duration::from_secs(write.ttl as u64);
+        write.store.save(&key, &write.sealed_body, ttl).await?;
+        write_value(inner, &write.pointer, write.via_header, write.ttl, headers)?;
+        if let Some(stale) = write.stale {
+            delete_quietly(inner, &stale).await;
+        }
+        let mut s = session.state();
+        s.saved(
+            Origin::Pointer,
+            write.id,
+            Source {
+                plaintext: write.meta_bytes,
+                compressed: false,
+                pointer: true,
+                old_key: false,
+            },
+        );
+        Ok(())
+    }
+}
+
+/// Everything [`save`] does that needs no store; the rest comes back as [`StoreWork`].
+///
+/// # Errors
+/// As [`save`]; nothing is written to `headers` then.
+pub(crate) fn save_now(
+    config: &SessionConfig,
+    session: &Session,
+    headers: &mut HeaderMap,
+) -> Result<Option<StoreWork>, Error> {
     let inner = &*config.inner;
     let now = inner.clock.unix();
     let write = match plan_save(inner, session, now)? {
-        Plan::Nothing => return Ok(()),
+        Plan::Nothing => return Ok(None),
         Plan::Destroy {
             had_value,
             via_header,
@@ -358,10 +508,7 @@ pub async fn save(
             if had_value {
                 write_removal(inner, via_header, headers);
             }
-            if let Some(id) = pointer_id {
-                delete_quietly(inner, &id).await;
-            }
-            return Ok(());
+            return Ok(pointer_id.map(StoreWork::Delete));
         }
         Plan::Write(write) => write,
     };
@@ -382,62 +529,53 @@ pub async fn save(
     let prepared = codec.prepare_body(body_bytes)?;
     let inline_len = codec.sealed_text_len(meta_len + prepared.bytes.len());
     let size = value_size(inner, inline_len, via_header);
-    let new_origin = if size <= inner.budget {
+    if size <= inner.budget {
         let raw = codec.seal_prepared(aad, meta_bytes, &prepared, false, None)?;
         write_value(inner, &raw, via_header, ttl, headers)?;
-        Origin::Inline
-    } else {
-        let Some(store) = &inner.store else {
-            return Err(Error::TooLarge {
-                what: "session cookie (and no store is configured to hold the body)",
-                size,
-                limit: inner.budget,
-            });
-        };
-        let pointer = codec.seal_raw(aad, meta_bytes, &[], true, None)?;
-        let size = value_size(inner, Codec::text_len(pointer.len()), via_header);
-        if size > inner.budget {
-            return Err(Error::TooLarge {
-                what: "pointer cookie",
-                size,
-                limit: inner.budget,
-            });
-        }
-        // The store gets the body sealed again, bound to this session id.
-        let sealed_body =
-            codec.seal_prepared(&store_context(inner, &id), &[], &prepared, false, None)?;
-        let key = SessionId::from_bytes(id).store_key();
-        store
-            .save(
-                &key,
-                &sealed_body,
-                std::time::Duration::from_secs(ttl as u64),
-            )
-            .await?;
-        write_value(inner, &pointer, via_header, ttl, headers)?;
-        Origin::Pointer
+        session.state().saved(
+            Origin::Inline,
+            id,
+            Source {
+                plaintext,
+                compressed: false,
+                pointer: false,
+                old_key: false,
+            },
+        );
+        // The body left the store: its entry goes.
+        return Ok((origin == Origin::Pointer).then_some(StoreWork::Delete(loaded_id)));
+    }
+    let Some(store) = &inner.store else {
+        return Err(Error::TooLarge {
+            what: "session cookie (and no store is configured to hold the body)",
+            size,
+            limit: inner.budget,
+        });
     };
-    // The old store entry goes when the body left the store or moved to a new id.
-    if origin == Origin::Pointer && (new_origin == Origin::Inline || loaded_id != id) {
-        delete_quietly(inner, &loaded_id).await;
+    let pointer = codec.seal_raw(aad, meta_bytes, &[], true, None)?;
+    let size = value_size(inner, Codec::text_len(pointer.len()), via_header);
+    if size > inner.budget {
+        return Err(Error::TooLarge {
+            what: "pointer cookie",
+            size,
+            limit: inner.budget,
+        });
     }
-    if new_origin == Origin::Pointer {
-        plaintext.truncate(meta_len);
-    }
-    let mut s = session.state();
-    s.origin = new_origin;
-    s.loaded_id = id;
-    s.changed = false;
-    s.force_save = false;
-    s.touched = false;
-    s.needs_reseal = false;
-    s.source = Some(Source {
-        plaintext,
-        compressed: false,
-        pointer: new_origin == Origin::Pointer,
-        old_key: false,
-    });
-    Ok(())
+    // The store gets the body sealed again, bound to this session id.
+    let sealed_body =
+        codec.seal_prepared(&store_context(inner, &id), &[], &prepared, false, None)?;
+    drop(prepared);
+    plaintext.truncate(meta_len);
+    Ok(Some(StoreWork::Pointer(Box::new(PointerWrite {
+        store: Arc::clone(store),
+        id,
+        sealed_body,
+        pointer,
+        ttl,
+        via_header,
+        stale: (origin == Origin::Pointer && loaded_id != id).then_some(loaded_id),
+        meta_bytes: plaintext,
+    }))))
 }
 
 enum Plan {
@@ -546,24 +684,23 @@ fn write_value(
     let text_len = Codec::text_len(raw.len());
     if via_header {
         if let Some(h) = header_name(inner) {
-            let mut text = String::with_capacity(text_len);
+            let mut text = Vec::with_capacity(text_len);
             Codec::encode_text_into(raw, &mut text);
             let v = HeaderValue::try_from(text).map_err(|_| Error::Malformed("header value"))?;
             headers.insert(h.clone(), v);
             return Ok(());
         }
     }
-    let persistent = inner.expiry.is_persistent();
-    let mut text = String::with_capacity(
-        inner.cookie_name.len() + 1 + text_len + inner.cookie_attributes.len() + 32,
-    );
-    text.push_str(&inner.cookie_name);
-    text.push('=');
+    let name = inner.cookie_name.as_bytes();
+    let attributes = inner.cookie_attributes.as_bytes();
+    let mut text = Vec::with_capacity(name.len() + 1 + text_len + attributes.len() + 32);
+    text.extend_from_slice(name);
+    text.push(b'=');
     Codec::encode_text_into(raw, &mut text);
-    text.push_str(&inner.cookie_attributes);
-    if persistent {
+    text.extend_from_slice(attributes);
+    if inner.expiry.is_persistent() {
         // The cookie crate writes Max-Age right after Path/Domain, where the attributes end.
-        use std::fmt::Write as _;
+        use std::io::Write as _;
         let _ = write!(text, "; Max-Age={ttl}");
     }
     let v = HeaderValue::try_from(text).map_err(|_| Error::Malformed("cookie"))?;
@@ -596,36 +733,4 @@ fn base_cookie<'a>(inner: &'a Inner, value: &'a str) -> Cookie<'a> {
         cookie.set_domain(d.as_str());
     }
     cookie
-}
-
-#[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    use super::cookie_values;
-
-    proptest! {
-        /// Same values as the `cookie` crate finds, on headers full of near misses.
-        #[test]
-        fn cookie_values_match_the_cookie_crate(
-            text in r#"((session|sess|sessions| session |\tsession|x|)( ?= ?| |)[a-z0-9= "\t_-]{0,6}(;|; |;;| ;)?){0,8}"#
-        ) {
-            let ours: Vec<&str> = cookie_values(&text, "session").collect();
-            let theirs: Vec<&str> = cookie::Cookie::split_parse(text.as_str())
-                .flatten()
-                .filter(|c| c.name() == "session")
-                .map(|c| c.value_raw().unwrap())
-                .collect();
-            prop_assert_eq!(ours, theirs);
-        }
-    }
-
-    #[test]
-    fn cookie_values_examples() {
-        let all = |t| cookie_values(t, "session").collect::<Vec<_>>();
-        assert_eq!(all("session=abc"), ["abc"]);
-        assert_eq!(all("a=1; session=abc; b=2;session= def "), ["abc", "def"]);
-        assert_eq!(all("sessions=x; session; =y; session=a=b"), ["a=b"]);
-        assert_eq!(all(""), Vec::<&str>::new());
-    }
 }

@@ -7,6 +7,7 @@
 //! its reason, never its value). A store failure answers 503 for a request
 //! whose session needs the store; inline sessions keep working.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -57,7 +58,7 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+    type Future = ResponseFuture<S::Future, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -68,17 +69,25 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         if self.config.is_ignored_path(request.uri().path()) {
-            return Box::pin(inner.call(request));
+            return ResponseFuture::calling(inner.call(request), None);
+        }
+        let (mut parts, body) = request.into_parts();
+        // Most requests need no store to load: no future is boxed for them.
+        if let Some(session) = crate::http::load_now(&self.config, &parts.headers, &parts.uri) {
+            if let Some(e) = session.load_error() {
+                log_refused(&e);
+            }
+            parts.extensions.insert(session.clone());
+            let future = inner.call(Request::from_parts(parts, body));
+            return ResponseFuture::calling(future, Some((session, self.config.clone())));
         }
         let config = self.config.clone();
-        Box::pin(async move {
-            let (mut parts, body) = request.into_parts();
-            let loaded = crate::http::load_with(&config, &parts.headers, &parts.uri).await;
-            let session = match loaded {
+        ResponseFuture::loading(Box::pin(async move {
+            let session = match crate::http::load_with(&config, &parts.headers, &parts.uri).await {
                 Ok(session) => session,
                 Err(e) => {
                     tracing::error!(error = %e, source = ?std::error::Error::source(&e), "session store failed on load");
-                    return Ok(plain(
+                    return Err(plain(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "session store unavailable, try again later\n",
                     ));
@@ -88,25 +97,128 @@ where
                 log_refused(&e);
             }
             parts.extensions.insert(session.clone());
-            let mut response = inner.call(Request::from_parts(parts, body)).await?;
-            match crate::http::save(&config, &session, response.headers_mut()).await {
-                Ok(()) => Ok(response),
-                Err(e @ Error::Store { .. }) => {
-                    tracing::error!(error = %e, source = ?std::error::Error::source(&e), "session store failed on save");
-                    Ok(plain(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "session store unavailable, the session was not saved\n",
-                    ))
+            let future = inner.call(Request::from_parts(parts, body));
+            Ok((future, session, config))
+        }))
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Loading through the store: the inner service's future with the session, or the 503 answer.
+type Loading<F, B> = BoxFuture<Result<(F, Session, SessionConfig), Response<B>>>;
+
+pin_project_lite::pin_project! {
+    /// The response future of [`SessionService`]: the inner service's future, then the
+    /// session written into its response. Only store work is boxed.
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        state: State<F, B>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        // The session's body is being fetched from the store.
+        Loading { load: Loading<F, B> },
+        // The inner service runs; the session (if any) is saved after it.
+        Calling {
+            #[pin]
+            inner: F,
+            session: Option<(Session, SessionConfig)>,
+        },
+        // The store takes the body (or an entry is deleted) before the response goes out.
+        Saving { save: BoxFuture<Response<B>> },
+    }
+}
+
+impl<F, B> ResponseFuture<F, B> {
+    fn calling(inner: F, session: Option<(Session, SessionConfig)>) -> Self {
+        ResponseFuture {
+            state: State::Calling { inner, session },
+        }
+    }
+
+    fn loading(load: Loading<F, B>) -> Self {
+        ResponseFuture {
+            state: State::Loading { load },
+        }
+    }
+}
+
+impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Loading { .. } => "loading",
+            State::Calling { .. } => "calling",
+            State::Saving { .. } => "saving",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: From<&'static str> + Send + 'static,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Loading { load } => match std::task::ready!(load.as_mut().poll(cx)) {
+                    Ok((inner, session, config)) => state.set(State::Calling {
+                        inner,
+                        session: Some((session, config)),
+                    }),
+                    Err(unavailable) => return Poll::Ready(Ok(unavailable)),
+                },
+                StateProj::Calling { inner, session } => {
+                    let mut response = std::task::ready!(inner.poll(cx))?;
+                    let Some((session, config)) = session.take() else {
+                        return Poll::Ready(Ok(response));
+                    };
+                    match crate::http::save_now(&config, &session, response.headers_mut()) {
+                        Ok(None) => return Poll::Ready(Ok(response)),
+                        Ok(Some(work)) => state.set(State::Saving {
+                            save: Box::pin(async move {
+                                match work.run(&config, &session, response.headers_mut()).await {
+                                    Ok(()) => response,
+                                    Err(e) => save_failed(&e),
+                                }
+                            }),
+                        }),
+                        Err(e) => return Poll::Ready(Ok(save_failed(&e))),
+                    }
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "session could not be saved");
-                    Ok(plain(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "session could not be saved\n",
-                    ))
-                }
+                StateProj::Saving { save } => return save.as_mut().poll(cx).map(Ok),
             }
-        })
+        }
+    }
+}
+
+/// The answer when a session could not be saved: 503 for a store failure, else 500.
+fn save_failed<B: From<&'static str>>(e: &Error) -> Response<B> {
+    match e {
+        Error::Store { .. } => {
+            tracing::error!(error = %e, source = ?std::error::Error::source(e), "session store failed on save");
+            plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "session store unavailable, the session was not saved\n",
+            )
+        }
+        _ => {
+            tracing::error!(error = %e, "session could not be saved");
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "session could not be saved\n",
+            )
+        }
     }
 }
 

@@ -39,7 +39,7 @@ pub use session::{Session, SessionId};
 #[cfg(feature = "tower")]
 mod layer;
 #[cfg(feature = "tower")]
-pub use layer::{session_of, SessionLayer, SessionService};
+pub use layer::{session_of, ResponseFuture, SessionLayer, SessionService};
 
 #[cfg(feature = "axum")]
 mod extract;

@@ -550,6 +550,18 @@ impl State {
         self.changed = true;
         self.destroyed = false;
     }
+
+    /// Records a completed save: where the session now lives, under which id, and
+    /// what `reload` goes back to.
+    pub(crate) fn saved(&mut self, origin: Origin, id: [u8; 16], source: Source) {
+        self.origin = origin;
+        self.loaded_id = id;
+        self.changed = false;
+        self.force_save = false;
+        self.touched = false;
+        self.needs_reseal = false;
+        self.source = Some(source);
+    }
 }
 
 fn random_csrf() -> [u8; CSRF_LEN] {
