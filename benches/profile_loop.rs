@@ -1,0 +1,85 @@
+//! A plain loop over the small session of `benches/codec.rs`, for profilers: no
+//! criterion, no timing, so `valgrind --tool=callgrind` and `perf` see only the work.
+//!
+//! ```sh
+//! cargo bench --bench profile_loop --no-run      # prints the binary's path
+//! valgrind --tool=callgrind target/release/deps/profile_loop-* open 20000
+//! ```
+//! Modes: `seal` (`http::save` into a `HeaderMap`), `open` (`http::load` from a
+//! `Cookie` header), `seal_open` (both, with the browser's Set-Cookie → Cookie step).
+//! Divide the instruction count by the iterations; setup is under 0.4 M instructions.
+//! Run through `cargo bench` it does one short pass, to show that it works.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use http::header::{COOKIE, SET_COOKIE};
+use http::{HeaderMap, HeaderValue};
+use sealed_session::{http as sessions, Keyring, Session, SessionConfig};
+
+/// Drives a future that never suspends (no store involved) without a runtime.
+fn ready<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("this path was expected to complete without waiting"),
+    }
+}
+
+/// What the browser sends back: `name=value` of the Set-Cookie, as a Cookie header.
+fn cookie_request(response: &HeaderMap) -> HeaderMap {
+    let set_cookie = response[SET_COOKIE].to_str().unwrap();
+    let pair = set_cookie.split(';').next().unwrap();
+    let mut request = HeaderMap::new();
+    request.insert(COOKIE, HeaderValue::from_str(pair).unwrap());
+    request
+}
+
+fn main() {
+    // `cargo bench` passes flags such as `--bench`; only positional arguments count.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let mode = args.first().map_or("seal_open", String::as_str);
+    let iterations: usize = args.get(1).map_or(1000, |n| n.parse().expect("iterations"));
+
+    let config = SessionConfig::builder(Keyring::new([[0x5a; 32]]).unwrap())
+        .build()
+        .unwrap();
+    // The "small" session of benches/codec.rs.
+    let session: Session = ready(sessions::load(&config, &HeaderMap::new())).unwrap();
+    session.insert("user_id", &4_211_337u64).unwrap();
+    session.insert("username", "alice.martin").unwrap();
+    let roles: Vec<String> = vec!["admin".into(), "editor".into(), "billing".into()];
+    session.insert("roles", &roles).unwrap();
+    session.csrf_token();
+    session
+        .flash("notice", "Your profile was updated successfully :)")
+        .unwrap();
+    session.insert("last_seen", &1_763_800_000i64).unwrap();
+
+    let seal = |s: &Session| {
+        s.save(); // unchanged after the first save: force the write
+        let mut out = HeaderMap::new();
+        ready(sessions::save(&config, s, &mut out)).unwrap();
+        out
+    };
+    let request = cookie_request(&seal(&session));
+    let mut keys = 0usize;
+    for _ in 0..iterations {
+        keys += match mode {
+            "seal" => seal(black_box(&session)).len(),
+            "open" => ready(sessions::load(&config, black_box(&request)))
+                .unwrap()
+                .len(),
+            "seal_open" => ready(sessions::load(&config, &cookie_request(&seal(&session))))
+                .unwrap()
+                .len(),
+            other => panic!("unknown mode {other:?}: seal, open or seal_open"),
+        };
+    }
+    println!("profile_loop {mode}: {iterations} iterations ({keys} keys seen)");
+}
