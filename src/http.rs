@@ -65,10 +65,6 @@ pub(crate) async fn load_with(
     headers: &HeaderMap,
     uri: &Uri,
 ) -> Result<Session, Error> {
-    if let Some(session) = load_now(config, headers, uri) {
-        return Ok(session);
-    }
-    // A value points at the store: the same steps, awaiting it.
     let inner = &*config.inner;
     let now = inner.clock.unix();
     let found = candidates(inner, headers);
@@ -93,7 +89,9 @@ pub(crate) async fn load_with(
 }
 
 /// [`load_with`] without awaiting: `None` as soon as a value needs the store (most
-/// requests never do, and then no future has to be boxed for them).
+/// requests never do, and then the layer boxes no future for them). After `None`,
+/// call [`load_with`]; it opens that pointer value again, which costs far less
+/// than the store round trip that follows.
 pub(crate) fn load_now(config: &SessionConfig, headers: &HeaderMap, uri: &Uri) -> Option<Session> {
     let inner = &*config.inner;
     let now = inner.clock.unix();
