@@ -328,6 +328,7 @@ impl Codec {
             .map_err(|_| Error::Malformed("not base64url"))
     }
 
+    #[cfg(feature = "test-util")]
     pub(crate) fn encode_text(raw: &[u8]) -> String {
         URL_SAFE_NO_PAD.encode(raw)
     }

@@ -42,12 +42,14 @@ pub(crate) struct Body {
 }
 
 impl Body {
+    #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn encode(&self) -> Result<Vec<u8>, Error> {
         Ok(postcard::to_stdvec(self)?)
     }
 }
 
 impl Meta {
+    #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn encode(&self) -> Result<Vec<u8>, Error> {
         Ok(postcard::to_stdvec(self)?)
     }

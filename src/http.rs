@@ -92,6 +92,7 @@ pub(crate) async fn load_with(
 /// requests never do, and then the layer boxes no future for them). After `None`,
 /// call [`load_with`]; it opens that pointer value again, which costs far less
 /// than the store round trip that follows.
+#[cfg(feature = "tower")]
 pub(crate) fn load_now(config: &SessionConfig, headers: &HeaderMap, uri: &Uri) -> Option<Session> {
     let inner = &*config.inner;
     let now = inner.clock.unix();
