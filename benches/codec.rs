@@ -24,10 +24,7 @@
 //! Run: `cargo bench --all-features --bench codec` (add `-- --quick` for a fast pass).
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use aes_gcm_siv::aead::{AeadInOut, KeyInit};
@@ -43,6 +40,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sealed_session::{http as sessions, Algorithm, Keyring, SameSite, Session, SessionConfig};
 use serde::{Deserialize, Serialize};
+
+#[path = "common/mod.rs"]
+mod common;
+use common::{cookie_request, ready};
 
 const NAME: &str = "session";
 
@@ -107,15 +108,6 @@ fn data(cart_items: Option<usize>) -> Data {
 // Ours
 // ---------------------------------------------------------------------------
 
-/// Drives a future that never suspends (no store involved) without a runtime.
-fn ready<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("this path was expected to complete without waiting"),
-    }
-}
-
 fn config(algorithm: Algorithm, compress: bool) -> SessionConfig {
     let keyring = Keyring::new([[0x5a; 32]]).unwrap();
     let b = SessionConfig::builder(keyring).algorithm(algorithm);
@@ -147,15 +139,6 @@ fn ours_seal(cfg: &SessionConfig, s: &Session) -> HeaderMap {
 
 fn ours_open(cfg: &SessionConfig, request: &HeaderMap) -> Session {
     ready(sessions::load(cfg, request)).unwrap()
-}
-
-/// What the browser sends back: `name=value` of the Set-Cookie, as a Cookie header.
-fn cookie_request(response: &HeaderMap) -> HeaderMap {
-    let set_cookie = response[SET_COOKIE].to_str().unwrap();
-    let pair = set_cookie.split(';').next().unwrap();
-    let mut request = HeaderMap::new();
-    request.insert(COOKIE, HeaderValue::from_str(pair).unwrap());
-    request
 }
 
 fn pair_len(response: &HeaderMap) -> usize {

@@ -10,32 +10,14 @@
 //! Divide the instruction count by the iterations; setup is under 0.4 M instructions.
 //! Run through `cargo bench` it does one short pass, to show that it works.
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
-use http::header::{COOKIE, SET_COOKIE};
-use http::{HeaderMap, HeaderValue};
+use http::HeaderMap;
 use sealed_session::{http as sessions, Keyring, Session, SessionConfig};
 
-/// Drives a future that never suspends (no store involved) without a runtime.
-fn ready<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("this path was expected to complete without waiting"),
-    }
-}
-
-/// What the browser sends back: `name=value` of the Set-Cookie, as a Cookie header.
-fn cookie_request(response: &HeaderMap) -> HeaderMap {
-    let set_cookie = response[SET_COOKIE].to_str().unwrap();
-    let pair = set_cookie.split(';').next().unwrap();
-    let mut request = HeaderMap::new();
-    request.insert(COOKIE, HeaderValue::from_str(pair).unwrap());
-    request
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::{cookie_request, ready};
 
 fn main() {
     // `cargo bench` passes flags such as `--bench`; only positional arguments count.

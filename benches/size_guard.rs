@@ -14,10 +14,7 @@
 //!
 //! Run: `cargo bench --all-features --bench size_guard` (add `-- --quick` for a fast pass).
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -27,6 +24,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sealed_session::{http as sessions, Keyring, MemoryStore, Session, SessionConfig};
 use serde::{Deserialize, Serialize};
+
+#[path = "common/mod.rs"]
+mod common;
+use common::ready;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Item {
@@ -47,15 +48,6 @@ fn cart(n: usize) -> Vec<Item> {
             price_cents: rng.random_range(99..99_999),
         })
         .collect()
-}
-
-/// Drives a future that completes without waiting (the memory store never waits).
-fn ready<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("this path was expected to complete without waiting"),
-    }
 }
 
 fn keyring() -> Keyring {

@@ -66,9 +66,7 @@ pub(crate) async fn load_with(
     uri: &Uri,
 ) -> Result<Session, Error> {
     let inner = &*config.inner;
-    let now = inner.clock.unix();
-    let found = candidates(inner, headers);
-    let context = fingerprint_context(inner, headers, uri);
+    let (now, found, context) = begin(inner, headers, uri);
     let aad = context.as_deref().unwrap_or(inner.cookie_name.as_bytes());
     let mut first_error = None;
     for value in found.tried() {
@@ -95,9 +93,7 @@ pub(crate) async fn load_with(
 #[cfg(feature = "tower")]
 pub(crate) fn load_now(config: &SessionConfig, headers: &HeaderMap, uri: &Uri) -> Option<Session> {
     let inner = &*config.inner;
-    let now = inner.clock.unix();
-    let found = candidates(inner, headers);
-    let context = fingerprint_context(inner, headers, uri);
+    let (now, found, context) = begin(inner, headers, uri);
     let aad = context.as_deref().unwrap_or(inner.cookie_name.as_bytes());
     let mut first_error = None;
     for value in found.tried() {
@@ -112,6 +108,20 @@ pub(crate) fn load_now(config: &SessionConfig, headers: &HeaderMap, uri: &Uri) -
         }
     }
     Some(fresh(inner, now, &found, context, first_error))
+}
+
+/// What every load starts from: the time, the values to try, the fingerprint context.
+fn begin<'h>(
+    inner: &Inner,
+    headers: &'h HeaderMap,
+    uri: &Uri,
+) -> (i64, Candidates<'h>, Option<Vec<u8>>) {
+    let now = inner.clock.unix();
+    (
+        now,
+        candidates(inner, headers),
+        fingerprint_context(inner, headers, uri),
+    )
 }
 
 /// The fresh session a request gets when none of its values opened.
