@@ -65,49 +65,100 @@ pub(crate) async fn load_with(
     headers: &HeaderMap,
     uri: &Uri,
 ) -> Result<Session, Error> {
-    let inner = &*config.inner;
-    let (now, found, context) = begin(inner, headers, uri);
-    let aad = context.as_deref().unwrap_or(inner.cookie_name.as_bytes());
-    let mut first_error = None;
-    for value in found.tried() {
-        let loaded = match open_now(inner, aad, value, now) {
-            Ok(Step::Inline(loaded)) => Ok(loaded),
-            Ok(Step::Pointer(pointer)) => fetch_body(inner, pointer).await,
-            Err(e) => Err(e),
-        };
-        match loaded {
-            Ok(loaded) => return Ok(Session::loaded(loaded, found.via_header, context)),
-            Err(e @ Error::Store { .. }) => return Err(e),
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
+    match load_now(config, headers, uri) {
+        LoadNow::Done(session) => Ok(session),
+        LoadNow::NeedsStore(resume) => resume.run(config, headers).await,
     }
-    Ok(fresh(inner, now, &found, context, first_error))
 }
 
-/// [`load_with`] without awaiting: `None` as soon as a value needs the store (most
-/// requests never do, and then the layer boxes no future for them). After `None`,
-/// call [`load_with`]; it opens that pointer value again, which costs far less
-/// than the store round trip that follows.
-#[cfg(feature = "tower")]
-pub(crate) fn load_now(config: &SessionConfig, headers: &HeaderMap, uri: &Uri) -> Option<Session> {
+/// The part of a load that needs no store.
+pub(crate) enum LoadNow {
+    /// The session, loaded without the store (most requests).
+    Done(Session),
+    /// A value is a pointer: its body must come from the store.
+    NeedsStore(Resume),
+}
+
+/// Where a load stopped for the store: the opened pointer and what came before it.
+pub(crate) struct Resume {
+    now: i64,
+    context: Option<Vec<u8>>,
+    /// Index of the pointer among the request's candidate values.
+    index: usize,
+    pointer: Pointer,
+    first_error: Option<Error>,
+}
+
+/// [`load_with`] up to the first value that needs the store: then it stops, so the
+/// layer boxes a future only for those requests, and [`Resume::run`] goes on from
+/// there without opening anything again.
+pub(crate) fn load_now(config: &SessionConfig, headers: &HeaderMap, uri: &Uri) -> LoadNow {
     let inner = &*config.inner;
     let (now, found, context) = begin(inner, headers, uri);
     let aad = context.as_deref().unwrap_or(inner.cookie_name.as_bytes());
     let mut first_error = None;
-    for value in found.tried() {
+    for (index, value) in found.tried().iter().enumerate() {
         match open_now(inner, aad, value, now) {
             Ok(Step::Inline(loaded)) => {
-                return Some(Session::loaded(loaded, found.via_header, context))
+                return LoadNow::Done(Session::loaded(loaded, found.via_header, context))
             }
-            Ok(Step::Pointer(_)) => return None,
+            Ok(Step::Pointer(pointer)) => {
+                return LoadNow::NeedsStore(Resume {
+                    now,
+                    context,
+                    index,
+                    pointer,
+                    first_error,
+                })
+            }
             Err(e) => {
                 first_error.get_or_insert(e);
             }
         }
     }
-    Some(fresh(inner, now, &found, context, first_error))
+    LoadNow::Done(fresh(inner, now, &found, context, first_error))
+}
+
+impl Resume {
+    /// Fetches the pointer's body; if that entry is gone or does not open, tries the
+    /// request's remaining values, awaiting the store as needed.
+    ///
+    /// # Errors
+    /// Only [`Error::Store`].
+    pub(crate) async fn run(
+        self,
+        config: &SessionConfig,
+        headers: &HeaderMap,
+    ) -> Result<Session, Error> {
+        let inner = &*config.inner;
+        let Resume {
+            now,
+            context,
+            index,
+            pointer,
+            mut first_error,
+        } = self;
+        let found = candidates(inner, headers);
+        let aad = context.as_deref().unwrap_or(inner.cookie_name.as_bytes());
+        let mut next = Some(Ok(Step::Pointer(pointer)));
+        let mut rest = found.tried().iter().skip(index + 1);
+        while let Some(step) = next.take() {
+            let loaded = match step {
+                Ok(Step::Inline(loaded)) => Ok(loaded),
+                Ok(Step::Pointer(pointer)) => fetch_body(inner, pointer).await,
+                Err(e) => Err(e),
+            };
+            match loaded {
+                Ok(loaded) => return Ok(Session::loaded(loaded, found.via_header, context)),
+                Err(e @ Error::Store { .. }) => return Err(e),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+            next = rest.next().map(|value| open_now(inner, aad, value, now));
+        }
+        Ok(fresh(inner, now, &found, context, first_error))
+    }
 }
 
 /// What every load starts from: the time, the values to try, the fingerprint context.

@@ -73,17 +73,20 @@ where
         }
         let (mut parts, body) = request.into_parts();
         // Most requests need no store to load: no future is boxed for them.
-        if let Some(session) = crate::http::load_now(&self.config, &parts.headers, &parts.uri) {
-            if let Some(e) = session.load_error() {
-                log_refused(&e);
+        let resume = match crate::http::load_now(&self.config, &parts.headers, &parts.uri) {
+            crate::http::LoadNow::Done(session) => {
+                if let Some(e) = session.load_error() {
+                    log_refused(&e);
+                }
+                parts.extensions.insert(session.clone());
+                let future = inner.call(Request::from_parts(parts, body));
+                return ResponseFuture::calling(future, Some((session, self.config.clone())));
             }
-            parts.extensions.insert(session.clone());
-            let future = inner.call(Request::from_parts(parts, body));
-            return ResponseFuture::calling(future, Some((session, self.config.clone())));
-        }
+            crate::http::LoadNow::NeedsStore(resume) => resume,
+        };
         let config = self.config.clone();
         ResponseFuture::loading(Box::pin(async move {
-            let session = match crate::http::load_with(&config, &parts.headers, &parts.uri).await {
+            let session = match resume.run(&config, &parts.headers).await {
                 Ok(session) => session,
                 Err(e) => {
                     tracing::error!(error = %e, source = ?std::error::Error::source(&e), "session store failed on load");

@@ -234,3 +234,40 @@ async fn store_failure_is_an_error_with_its_cause_and_writes_nothing() {
     assert!(!small.is_store_backed());
     assert!(cookie_pair(&out).is_some());
 }
+
+/// A pointer whose store entry is gone does not end the load: the request's next
+/// value of the same name is tried, as for any value that does not open.
+#[tokio::test]
+async fn after_a_dangling_pointer_the_next_value_is_tried() {
+    let clock = ManualClock::new(T0);
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+    let cfg = config(store.clone(), &clock);
+    let (gone, dangling) = big_session(&cfg, 11).await;
+    store.delete(&gone.id().store_key()).await.unwrap();
+    let (big, pointer) = big_session(&cfg, 12).await;
+    let (small, out) = request(&cfg, None, |s| s.insert("n", &5u8).unwrap()).await;
+    let inline = cookie_pair(&out).unwrap();
+
+    let (s, _) = request(&cfg, Some(&format!("{dangling}; {inline}")), |_| {}).await;
+    assert_eq!(s.id(), small.id());
+    assert_eq!(s.get::<u8>("n").unwrap(), Some(5));
+
+    let (s, _) = request(
+        &cfg,
+        Some(&format!("{dangling}; {pointer}; {inline}")),
+        |_| {},
+    )
+    .await;
+    assert_eq!(s.id(), big.id(), "the second pointer's body is fetched");
+    assert_eq!(
+        s.get::<Vec<u8>>("blob").unwrap().map(|b| b.len()),
+        Some(8000)
+    );
+
+    let (s, _) = request(&cfg, Some(&dangling), |_| {}).await;
+    assert!(s.is_new());
+    assert!(matches!(
+        s.load_error().as_deref(),
+        Some(Error::MissingInStore)
+    ));
+}
