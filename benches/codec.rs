@@ -38,7 +38,7 @@ use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sealed_session::{http as sessions, Algorithm, Keyring, SameSite, Session, SessionConfig};
+use sealed_session::{headers, Algorithm, Keyring, SameSite, Session, SessionConfig};
 use serde::{Deserialize, Serialize};
 
 #[path = "common/mod.rs"]
@@ -117,7 +117,7 @@ fn config(algorithm: Algorithm, compress: bool) -> SessionConfig {
 
 /// A session as a handler leaves it: loaded (fresh) for this config, values inserted.
 fn ours_session(cfg: &SessionConfig, d: &Data) -> Session {
-    let s = ready(sessions::load(cfg, &HeaderMap::new())).unwrap();
+    let s = ready(headers::load(cfg, &HeaderMap::new())).unwrap();
     s.insert("user_id", &d.user_id).unwrap();
     s.insert("username", &d.username).unwrap();
     s.insert("roles", &d.roles).unwrap();
@@ -133,12 +133,12 @@ fn ours_session(cfg: &SessionConfig, d: &Data) -> Session {
 fn ours_seal(cfg: &SessionConfig, s: &Session) -> HeaderMap {
     s.save(); // the session is unchanged after the first save: force the write
     let mut out = HeaderMap::new();
-    ready(sessions::save(cfg, s, &mut out)).unwrap();
+    ready(headers::save(cfg, s, &mut out)).unwrap();
     out
 }
 
 fn ours_open(cfg: &SessionConfig, request: &HeaderMap) -> Session {
-    ready(sessions::load(cfg, request)).unwrap()
+    ready(headers::load(cfg, request)).unwrap()
 }
 
 fn pair_len(response: &HeaderMap) -> usize {
@@ -309,7 +309,7 @@ fn report_sizes(label: &str, d: &Data) {
     for (name, alg, compress) in OURS {
         let cfg = config(alg, compress);
         let response = ours_seal(&cfg, &ours_session(&cfg, d));
-        let inspect = sealed_session::inspect(
+        let inspect = sealed_session::inspect::header(
             response[SET_COOKIE]
                 .to_str()
                 .unwrap()

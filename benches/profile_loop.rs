@@ -13,7 +13,7 @@
 use std::hint::black_box;
 
 use http::HeaderMap;
-use sealed_session::{http as sessions, Keyring, Session, SessionConfig};
+use sealed_session::{headers, Keyring, Session, SessionConfig};
 
 #[path = "common/mod.rs"]
 mod common;
@@ -32,7 +32,7 @@ fn main() {
         .build()
         .unwrap();
     // The "small" session of benches/codec.rs.
-    let session: Session = ready(sessions::load(&config, &HeaderMap::new())).unwrap();
+    let session: Session = ready(headers::load(&config, &HeaderMap::new())).unwrap();
     session.insert("user_id", &4_211_337u64).unwrap();
     session.insert("username", "alice.martin").unwrap();
     let roles: Vec<String> = vec!["admin".into(), "editor".into(), "billing".into()];
@@ -46,7 +46,7 @@ fn main() {
     let seal = |s: &Session| {
         s.save(); // unchanged after the first save: force the write
         let mut out = HeaderMap::new();
-        ready(sessions::save(&config, s, &mut out)).unwrap();
+        ready(headers::save(&config, s, &mut out)).unwrap();
         out
     };
     let request = cookie_request(&seal(&session));
@@ -54,10 +54,10 @@ fn main() {
     for _ in 0..iterations {
         keys += match mode {
             "seal" => seal(black_box(&session)).len(),
-            "open" => ready(sessions::load(&config, black_box(&request)))
+            "open" => ready(headers::load(&config, black_box(&request)))
                 .unwrap()
                 .len(),
-            "seal_open" => ready(sessions::load(&config, &cookie_request(&seal(&session))))
+            "seal_open" => ready(headers::load(&config, &cookie_request(&seal(&session))))
                 .unwrap()
                 .len(),
             other => panic!("unknown mode {other:?}: seal, open or seal_open"),

@@ -26,7 +26,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
 use http_body_util::BodyExt as _;
-use sealed_session::{http as sessions, Keyring, SessionConfig, SessionLayer};
+use sealed_session::{headers, Keyring, SessionConfig, SessionLayer};
 use tokio::runtime::Runtime;
 use tower::ServiceExt as _;
 
@@ -171,11 +171,11 @@ fn request_benches(c: &mut Criterion) {
     g.bench_function("load_modify_save", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let s = sessions::load(&cfg, black_box(&req)).await.unwrap();
+                let s = headers::load(&cfg, black_box(&req)).await.unwrap();
                 let n: u64 = s.get(COUNTER).unwrap().unwrap_or(0);
                 s.insert(COUNTER, &(n + 1)).unwrap();
                 let mut out = HeaderMap::new();
-                sessions::save(&cfg, &s, &mut out).await.unwrap();
+                headers::save(&cfg, &s, &mut out).await.unwrap();
                 out
             })
         })
@@ -183,10 +183,10 @@ fn request_benches(c: &mut Criterion) {
     g.bench_function("load_read", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let s = sessions::load(&cfg, black_box(&req)).await.unwrap();
+                let s = headers::load(&cfg, black_box(&req)).await.unwrap();
                 let n: u64 = s.get(COUNTER).unwrap().unwrap_or(0);
                 let mut out = HeaderMap::new();
-                sessions::save(&cfg, &s, &mut out).await.unwrap();
+                headers::save(&cfg, &s, &mut out).await.unwrap();
                 (n, out)
             })
         })

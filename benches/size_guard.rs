@@ -22,7 +22,7 @@ use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sealed_session::{http as sessions, Keyring, MemoryStore, Session, SessionConfig};
+use sealed_session::{headers, store::MemoryStore, Keyring, Session, SessionConfig};
 use serde::{Deserialize, Serialize};
 
 #[path = "common/mod.rs"]
@@ -70,7 +70,7 @@ fn no_budget() -> SessionConfig {
 
 /// Builds the session, saves it once, and returns the Cookie header a browser sends back.
 fn setup(cfg: &SessionConfig, items: usize) -> HeaderMap {
-    let s = ready(sessions::load(cfg, &HeaderMap::new())).unwrap();
+    let s = ready(headers::load(cfg, &HeaderMap::new())).unwrap();
     s.insert("user_id", &4_211_337u64).unwrap();
     s.insert("username", "alice.martin").unwrap();
     s.insert("roles", &vec!["admin", "editor", "billing"])
@@ -79,7 +79,7 @@ fn setup(cfg: &SessionConfig, items: usize) -> HeaderMap {
     s.insert("last_seen", &1_763_800_000i64).unwrap();
     s.insert("cart", &cart(items)).unwrap();
     let mut out = HeaderMap::new();
-    ready(sessions::save(cfg, &s, &mut out)).unwrap();
+    ready(headers::save(cfg, &s, &mut out)).unwrap();
     let pair = out[SET_COOKIE].to_str().unwrap().split(';').next().unwrap();
     let mut request = HeaderMap::new();
     request.insert(COOKIE, HeaderValue::from_str(pair).unwrap());
@@ -87,12 +87,12 @@ fn setup(cfg: &SessionConfig, items: usize) -> HeaderMap {
 }
 
 fn request_cycle(cfg: &SessionConfig, request: &HeaderMap, change: Option<i64>) -> HeaderMap {
-    let s: Session = ready(sessions::load(cfg, request)).unwrap();
+    let s: Session = ready(headers::load(cfg, request)).unwrap();
     if let Some(v) = change {
         s.insert("last_seen", &v).unwrap();
     }
     let mut out = HeaderMap::new();
-    ready(sessions::save(cfg, &s, &mut out)).unwrap();
+    ready(headers::save(cfg, &s, &mut out)).unwrap();
     out
 }
 
@@ -106,7 +106,7 @@ fn size_guard_benches(c: &mut Criterion) {
         .into_iter()
         .map(|(name, cfg, items, pointer)| {
             let request = setup(&cfg, items);
-            let s = ready(sessions::load(&cfg, &request)).unwrap();
+            let s = ready(headers::load(&cfg, &request)).unwrap();
             assert!(s.load_error().is_none() && !s.is_new(), "{name} must load");
             assert_eq!(s.is_store_backed(), pointer, "{name}: pointer={pointer}");
             assert_eq!(s.get::<Vec<Item>>("cart").unwrap().unwrap().len(), items);

@@ -12,7 +12,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use sealed_session::{http as sessions, Keyring, MemoryStore, SessionConfig};
+use sealed_session::{headers, store::MemoryStore, Keyring, SessionConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -50,7 +50,7 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     // A bad cookie gives a fresh session; only a failing store is an error here.
-    let session = match sessions::load_request(&config, &req).await {
+    let session = match headers::load_request(&config, &req).await {
         Ok(session) => session,
         Err(e) => return Ok(text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"))),
     };
@@ -62,7 +62,7 @@ async fn handle(
     if let Err(e) = session.insert("views", &views) {
         return Ok(text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")));
     }
-    if let Err(e) = sessions::save(&config, &session, response.headers_mut()).await {
+    if let Err(e) = headers::save(&config, &session, response.headers_mut()).await {
         return Ok(text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")));
     }
     Ok(response)

@@ -1,4 +1,4 @@
-//! The demo server: the HTTP contract in DESIGN.md ("Demo server contract").
+//! The demo server; its HTTP contract is examples/README.md.
 //!
 //! ```text
 //! cargo run --example server                      # 127.0.0.1:3000, in-memory store
@@ -18,7 +18,9 @@ use axum::Router;
 use rand::distr::{Alphanumeric, SampleString};
 use rand::Rng;
 use sealed_session::store::{FileStore, SessionStore};
-use sealed_session::{Keyring, MemoryStore, Session, SessionConfig, SessionLayer, Transport};
+use sealed_session::{
+    store::MemoryStore, Keyring, Session, SessionConfig, SessionLayer, Transport,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 

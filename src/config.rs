@@ -7,16 +7,14 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
-use cookie::SameSite;
+use cookie::{Cookie, SameSite};
 use http::HeaderName;
-use time::OffsetDateTime;
 
-use crate::codec::{Codec, DEFAULT_COMPRESSION_THRESHOLD, DEFAULT_MAX_DECOMPRESSED};
-use crate::envelope::Meta;
+use crate::envelope::Compression;
+use crate::guard::Budget;
 use crate::store::SessionStore;
-use crate::{Algorithm, Error, Keyring};
+use crate::{Algorithm, Clock, Codec, Error, Expiry, Keyring};
 
 /// Default cookie name.
 pub const DEFAULT_COOKIE_NAME: &str = "session";
@@ -28,7 +26,7 @@ pub const DEFAULT_COOKIE_NAME: &str = "session";
 pub const DEFAULT_COOKIE_BUDGET: usize = 4093;
 
 /// Smallest budget accepted: room for a pointer cookie with any name up to 64 bytes.
-pub const MIN_COOKIE_BUDGET: usize = 256;
+pub(crate) const MIN_COOKIE_BUDGET: usize = 256;
 
 /// Where the sealed session travels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,177 +39,22 @@ pub enum Transport {
     CookieOrHeader(HeaderName),
 }
 
-/// How long a session lives. The envelope inside the value decides, never the cookie's Max-Age.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Expiry {
-    persistent: bool,
-    idle: Option<Duration>,
-    absolute: Duration,
-    renew_threshold: Duration,
-}
-
-impl Default for Expiry {
-    /// A browser-session cookie, 24 h idle timeout, 7-day absolute limit.
-    fn default() -> Self {
-        Expiry::browser_session()
-    }
-}
-
-impl Expiry {
-    /// No Max-Age: the cookie ends with the browser. Server-side limits still hold:
-    /// 24 h idle, 7 days absolute (change them with the `with_*` methods).
-    pub fn browser_session() -> Self {
-        Expiry {
-            persistent: false,
-            idle: Some(Duration::from_secs(24 * 3600)),
-            absolute: Duration::from_secs(7 * 24 * 3600),
-            renew_threshold: Duration::from_secs(12 * 3600),
-        }
-    }
-
-    /// A fixed lifetime from creation; the cookie's Max-Age counts down to it.
-    pub fn absolute(ttl: Duration) -> Self {
-        Expiry {
-            persistent: true,
-            idle: None,
-            absolute: ttl,
-            renew_threshold: Duration::ZERO,
-        }
-    }
-
-    /// Lives while used: each write pushes expiry to now + `timeout`; an unchanged
-    /// session is re-issued only when less than half of `timeout` is left (see
-    /// [`Expiry::with_renew_threshold`]). Absolute limit 30 days unless changed.
-    pub fn idle(timeout: Duration) -> Self {
-        Expiry {
-            persistent: true,
-            idle: Some(timeout),
-            absolute: Duration::from_secs(30 * 24 * 3600),
-            renew_threshold: timeout / 2,
-        }
-    }
-
-    /// Sets (or removes) the idle timeout.
-    pub fn with_idle_timeout(mut self, idle: Option<Duration>) -> Self {
-        self.idle = idle;
-        self
-    }
-
-    /// Sets the absolute limit counted from creation.
-    pub fn with_absolute_limit(mut self, limit: Duration) -> Self {
-        self.absolute = limit;
-        self
-    }
-
-    /// Re-issue an unchanged session only when less than this is left before idle expiry.
-    pub fn with_renew_threshold(mut self, threshold: Duration) -> Self {
-        self.renew_threshold = threshold;
-        self
-    }
-
-    /// True when the cookie carries Max-Age (it outlives the browser).
-    pub fn is_persistent(&self) -> bool {
-        self.persistent
-    }
-
-    /// The absolute end of a session created at `created` (unix seconds).
-    fn absolute_end(&self, created: i64) -> i64 {
-        created.saturating_add(secs(self.absolute))
-    }
-
-    /// The expiry to write for a session active at `now`.
-    pub(crate) fn next_expiry(&self, created: i64, now: i64) -> i64 {
-        let end = self.absolute_end(created);
-        match self.idle {
-            Some(idle) => end.min(now.saturating_add(secs(idle))),
-            None => end,
-        }
-    }
-
-    /// An unchanged session needs re-issuing: idle expiry close and still extendable.
-    pub(crate) fn renewal_due(&self, meta: &Meta, now: i64) -> bool {
-        self.idle.is_some()
-            && meta.expires_at.saturating_sub(now) < secs(self.renew_threshold)
-            && meta.expires_at < self.next_expiry(meta.created, now)
-    }
-}
-
-fn secs(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// The time source for expiry checks; injectable so tests can move time.
-#[derive(Clone)]
-pub struct Clock(Option<Arc<dyn Fn() -> OffsetDateTime + Send + Sync>>);
-
-impl Clock {
-    /// The system clock (UTC).
-    pub fn system() -> Self {
-        Clock(None)
-    }
-
-    /// A clock that asks `now` for the time.
-    pub fn from_fn(now: impl Fn() -> OffsetDateTime + Send + Sync + 'static) -> Self {
-        Clock(Some(Arc::new(now)))
-    }
-
-    /// The current time.
-    pub fn now(&self) -> OffsetDateTime {
-        match &self.0 {
-            Some(now) => now(),
-            None => OffsetDateTime::now_utc(),
-        }
-    }
-
-    /// Unix seconds, read straight from `SystemTime` for the system clock (no calendar
-    /// arithmetic: this runs twice per request).
-    pub(crate) fn unix(&self) -> i64 {
-        match &self.0 {
-            Some(now) => now().unix_timestamp(),
-            None => match SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
-                Ok(d) => secs(d),
-                Err(before) => -secs(before.duration()),
-            },
-        }
-    }
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Clock::system()
-    }
-}
-
-impl fmt::Debug for Clock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Clock")
-    }
-}
-
 /// A request-derived context bound into the AAD (e.g. a hash of User-Agent, a tenant id).
-pub type Fingerprint = Arc<dyn Fn(&http::HeaderMap, &http::Uri) -> Vec<u8> + Send + Sync>;
+pub(crate) type Fingerprint = Arc<dyn Fn(&http::HeaderMap, &http::Uri) -> Vec<u8> + Send + Sync>;
 
-pub(crate) struct Inner {
-    pub(crate) codec: Codec,
-    pub(crate) cookie_name: String,
-    pub(crate) path: String,
-    pub(crate) domain: Option<String>,
-    pub(crate) secure: bool,
-    pub(crate) http_only: bool,
-    pub(crate) same_site: SameSite,
-    pub(crate) expiry: Expiry,
-    pub(crate) budget: usize,
-    pub(crate) transport: Transport,
-    pub(crate) create_on_missing: bool,
-    pub(crate) always_save: bool,
-    pub(crate) store: Option<Arc<dyn SessionStore>>,
-    pub(crate) clock: Clock,
-    pub(crate) fingerprint: Option<Fingerprint>,
-    pub(crate) ignore_paths: Vec<String>,
-    /// The Set-Cookie attributes after `name=value` (`; HttpOnly; SameSite=Lax; …`),
-    /// formatted once by the `cookie` crate; `Max-Age`, which the crate writes last
-    /// among these, is appended per response.
-    pub(crate) cookie_attributes: String,
+struct Inner {
+    codec: Codec,
+    compression: Compression,
+    budget: Budget,
+    cookie: CookieSpec,
+    expiry: Expiry,
+    transport: Transport,
+    create_on_missing: bool,
+    always_save: bool,
+    store: Option<Arc<dyn SessionStore>>,
+    clock: Clock,
+    fingerprint: Option<Fingerprint>,
+    ignore_paths: Vec<String>,
 }
 
 /// A validated session configuration. Cheap to clone (an `Arc`).
@@ -226,7 +69,7 @@ pub(crate) struct Inner {
 /// ```
 #[derive(Clone)]
 pub struct SessionConfig {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
 impl fmt::Debug for SessionConfig {
@@ -234,20 +77,25 @@ impl fmt::Debug for SessionConfig {
         let i = &self.inner;
         f.debug_struct("SessionConfig")
             .field("codec", &i.codec)
-            .field("cookie_name", &i.cookie_name)
-            .field("path", &i.path)
-            .field("domain", &i.domain)
-            .field("secure", &i.secure)
-            .field("http_only", &i.http_only)
-            .field("same_site", &i.same_site)
+            .field("cookie", &i.cookie)
             .field("expiry", &i.expiry)
-            .field("budget", &i.budget)
+            .field("budget", &i.budget.limit())
             .field("transport", &i.transport)
             .field("create_on_missing", &i.create_on_missing)
             .field("always_save", &i.always_save)
             .field("store", &i.store.is_some())
             .field("ignore_paths", &i.ignore_paths)
             .finish_non_exhaustive()
+    }
+}
+
+impl Transport {
+    /// The header this transport reads and writes, if any.
+    pub(crate) fn header(&self) -> Option<&HeaderName> {
+        match self {
+            Transport::Cookie => None,
+            Transport::Header(h) | Transport::CookieOrHeader(h) => Some(h),
+        }
     }
 }
 
@@ -258,8 +106,7 @@ impl SessionConfig {
             keyring,
             algorithm: None,
             purpose: None,
-            compression_threshold: Some(DEFAULT_COMPRESSION_THRESHOLD),
-            max_decompressed: DEFAULT_MAX_DECOMPRESSED,
+            compression: Compression::default(),
             cookie_name: DEFAULT_COOKIE_NAME.to_owned(),
             path: "/".to_owned(),
             domain: None,
@@ -280,27 +127,22 @@ impl SessionConfig {
 
     /// The cookie name.
     pub fn cookie_name(&self) -> &str {
-        &self.inner.cookie_name
+        self.inner.cookie.name()
     }
 
-    /// The codec (keyring, compression, value budget).
+    /// The codec (keyring and the AEAD).
     pub fn codec(&self) -> &Codec {
         &self.inner.codec
     }
 
     /// The transport.
-    pub fn transport(&self) -> &Transport {
+    pub(crate) fn transport(&self) -> &Transport {
         &self.inner.transport
     }
 
     /// The expiry policy.
-    pub fn expiry(&self) -> Expiry {
+    pub(crate) fn expiry(&self) -> Expiry {
         self.inner.expiry
-    }
-
-    /// The `name=value` budget in bytes.
-    pub fn cookie_budget(&self) -> usize {
-        self.inner.budget
     }
 
     /// The store for big sessions, if any.
@@ -309,8 +151,32 @@ impl SessionConfig {
     }
 
     /// The clock.
-    pub fn clock(&self) -> &Clock {
+    pub(crate) fn clock(&self) -> &Clock {
         &self.inner.clock
+    }
+
+    pub(crate) fn compression(&self) -> &Compression {
+        &self.inner.compression
+    }
+
+    pub(crate) fn budget(&self) -> &Budget {
+        &self.inner.budget
+    }
+
+    pub(crate) fn cookie(&self) -> &CookieSpec {
+        &self.inner.cookie
+    }
+
+    pub(crate) fn creates_on_missing(&self) -> bool {
+        self.inner.create_on_missing
+    }
+
+    pub(crate) fn always_saves(&self) -> bool {
+        self.inner.always_save
+    }
+
+    pub(crate) fn fingerprint(&self) -> Option<&Fingerprint> {
+        self.inner.fingerprint.as_ref()
     }
 
     /// True when the layer skips sessions for this path (no crypto, no store, no Set-Cookie).
@@ -325,14 +191,87 @@ impl SessionConfig {
     }
 }
 
+/// The session cookie's name and attributes, validated by the config builder.
+pub(crate) struct CookieSpec {
+    name: String,
+    path: String,
+    domain: Option<String>,
+    secure: bool,
+    http_only: bool,
+    same_site: SameSite,
+    /// The Set-Cookie attributes after `name=value` (`; HttpOnly; SameSite=Lax; …`),
+    /// formatted once by the `cookie` crate; `Max-Age`, which the crate writes last
+    /// among these, is appended per response.
+    attributes: String,
+}
+
+impl CookieSpec {
+    pub(crate) fn new(
+        name: String,
+        path: String,
+        domain: Option<String>,
+        secure: bool,
+        http_only: bool,
+        same_site: SameSite,
+    ) -> Self {
+        let mut spec = CookieSpec {
+            name,
+            path,
+            domain,
+            secure,
+            http_only,
+            same_site,
+            attributes: String::new(),
+        };
+        let full = spec.cookie("").to_string();
+        spec.attributes = full[spec.name.len() + 1..].to_owned();
+        spec
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The attributes after `name=value`, as the `cookie` crate renders them.
+    pub(crate) fn attributes(&self) -> &str {
+        &self.attributes
+    }
+
+    /// The cookie crate's view of this cookie with `value`.
+    pub(crate) fn cookie<'a>(&'a self, value: &'a str) -> Cookie<'a> {
+        let mut cookie = Cookie::build((self.name.as_str(), value))
+            .path(self.path.as_str())
+            .secure(self.secure)
+            .http_only(self.http_only)
+            .same_site(self.same_site)
+            .build();
+        if let Some(d) = &self.domain {
+            cookie.set_domain(d.as_str());
+        }
+        cookie
+    }
+}
+
+impl fmt::Debug for CookieSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CookieSpec")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("domain", &self.domain)
+            .field("secure", &self.secure)
+            .field("http_only", &self.http_only)
+            .field("same_site", &self.same_site)
+            .finish()
+    }
+}
+
 /// Builder for [`SessionConfig`]; `build()` validates.
 #[must_use]
 pub struct SessionConfigBuilder {
     keyring: Keyring,
     algorithm: Option<Algorithm>,
     purpose: Option<String>,
-    compression_threshold: Option<usize>,
-    max_decompressed: usize,
+    compression: Compression,
     cookie_name: String,
     path: String,
     domain: Option<String>,
@@ -417,19 +356,19 @@ impl SessionConfigBuilder {
     /// **Warning**: compressing attacker-influenced data next to other secrets in the
     /// session can leak them through the length. The id and CSRF token are never compressed.
     pub fn compression_threshold(mut self, bytes: usize) -> Self {
-        self.compression_threshold = Some(bytes);
+        self.compression.threshold = Some(bytes);
         self
     }
 
     /// Turns compression off.
     pub fn no_compression(mut self) -> Self {
-        self.compression_threshold = None;
+        self.compression.threshold = None;
         self
     }
 
     /// Cap on a decompressed body (default 64 KiB).
     pub fn max_decompressed(mut self, bytes: usize) -> Self {
-        self.max_decompressed = bytes;
+        self.compression.max_decompressed = bytes;
         self
     }
 
@@ -507,7 +446,7 @@ impl SessionConfigBuilder {
     /// # Errors
     /// [`Error::Config`] for: an empty or invalid cookie name; `__Host-` without Secure,
     /// `Path=/` and no Domain; `__Secure-` without Secure; `SameSite=None` without Secure;
-    /// a budget under [`MIN_COOKIE_BUDGET`].
+    /// a budget under 256 bytes.
     pub fn build(self) -> Result<SessionConfig, Error> {
         let name = &self.cookie_name;
         if name.is_empty() || !name.bytes().all(is_token_byte) {
@@ -562,18 +501,13 @@ impl SessionConfigBuilder {
         if let Some(p) = self.purpose {
             keyring = keyring.with_purpose(p);
         }
-        let max_value_len = match &self.transport {
-            Transport::Header(_) => self.budget,
-            _ => self.budget - name.len() - 1,
-        };
-        let codec = Codec::new(keyring)
-            .with_compression_threshold(self.compression_threshold)
-            .with_max_decompressed(self.max_decompressed)
-            .with_max_value_len(max_value_len);
-        let cookie_attributes = cookie_attributes(
-            &self.cookie_name,
-            &self.path,
-            self.domain.as_deref(),
+        let header_only = matches!(self.transport, Transport::Header(_));
+        let budget = Budget::new(self.budget, name.len(), header_only);
+        let codec = Codec::new(keyring);
+        let cookie = CookieSpec::new(
+            self.cookie_name,
+            self.path,
+            self.domain,
             self.secure,
             self.http_only,
             self.same_site,
@@ -581,15 +515,10 @@ impl SessionConfigBuilder {
         Ok(SessionConfig {
             inner: Arc::new(Inner {
                 codec,
-                cookie_attributes,
-                cookie_name: self.cookie_name,
-                path: self.path,
-                domain: self.domain,
-                secure: self.secure,
-                http_only: self.http_only,
-                same_site: self.same_site,
+                compression: self.compression,
+                budget,
+                cookie,
                 expiry: self.expiry,
-                budget: self.budget,
                 transport: self.transport,
                 create_on_missing: self.create_on_missing,
                 always_save: self.always_save,
@@ -600,28 +529,6 @@ impl SessionConfigBuilder {
             }),
         })
     }
-}
-
-/// The cookie crate's rendering of the attributes, without the leading `name=`.
-fn cookie_attributes(
-    name: &str,
-    path: &str,
-    domain: Option<&str>,
-    secure: bool,
-    http_only: bool,
-    same_site: SameSite,
-) -> String {
-    let mut cookie = cookie::Cookie::build((name, ""))
-        .path(path)
-        .secure(secure)
-        .http_only(http_only)
-        .same_site(same_site)
-        .build();
-    if let Some(d) = domain {
-        cookie.set_domain(d);
-    }
-    let full = cookie.to_string();
-    full[name.len() + 1..].to_owned()
 }
 
 /// RFC 7230 `tchar`.

@@ -1,11 +1,15 @@
-//! The one error type of the crate.
+//! The one error type of the crate, and [`ErrorKind`] for matching.
 //!
 //! Display strings are short lowercase fragments that say what went wrong and
-//! carry the numbers that matter. Authentication failures are deliberately
-//! opaque: a tampered value, a wrong key, a wrong cookie name or purpose all
-//! give the same [`Error::Authentication`].
+//! carry the numbers that matter; they are for people and logs, **not API**:
+//! match on [`Error::kind`] (or on the variant), never on the text. A cause is
+//! printed by its own `Display` through [`source`](std::error::Error::source),
+//! never repeated in ours. Authentication failures are deliberately opaque: a
+//! tampered value, a wrong key, a wrong cookie name or purpose all give the same
+//! [`Error::Authentication`].
 
 use std::error::Error as StdError;
+use std::fmt;
 
 /// A boxed cause kept by [`Error::Store`], so `source()` reaches the backend's own error.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -14,9 +18,16 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The value is not valid base64url, or too short to hold a header, nonce and tag.
-    #[error("malformed session value: {0}")]
-    Malformed(&'static str),
+    /// The value is not canonical base64url without padding.
+    #[error("session value is not base64url")]
+    NotBase64,
+
+    /// The decoded value is too short to hold a header, a nonce and a tag.
+    #[error("session value is {len} bytes, too short for a header, nonce and tag")]
+    Truncated {
+        /// Length of the decoded value in bytes.
+        len: usize,
+    },
 
     /// The value names a format version this build does not know.
     #[error("unsupported session format version {0} (this build reads version 1)")]
@@ -44,7 +55,7 @@ pub enum Error {
     /// A value is bigger than the budget allowed for it.
     #[error("{what} is {size} bytes, over the {limit}-byte budget")]
     TooLarge {
-        /// What was too large ("cookie", "session value", ...).
+        /// What was too large ("session value", "session cookie", ...).
         what: &'static str,
         /// Its size in bytes.
         size: usize,
@@ -64,8 +75,8 @@ pub enum Error {
     Decompression,
 
     /// Serializing or deserializing session data failed (usually a type mismatch in `get`).
-    #[error("session data could not be (de)serialized: {0}")]
-    Serialization(#[from] postcard::Error),
+    #[error("session data could not be (de)serialized")]
+    Serialization(#[source] postcard::Error),
 
     /// A secret or keyring string is unusable.
     #[error("invalid key: {0}")]
@@ -74,6 +85,10 @@ pub enum Error {
     /// A configuration is unsafe or inconsistent.
     #[error("invalid session configuration: {0}")]
     Config(String),
+
+    /// A response header could not be built from the sealed value and the configuration.
+    #[error("the session {0} header could not be built")]
+    InvalidHeader(&'static str),
 
     /// The session store failed; the cause is kept in `source()`.
     #[error("session store failed while trying to {op}")]
@@ -90,6 +105,80 @@ pub enum Error {
     MissingInStore,
 }
 
+impl From<postcard::Error> for Error {
+    fn from(e: postcard::Error) -> Self {
+        Error::Serialization(e)
+    }
+}
+
+/// What kind of failure an [`Error`] is: the stable thing to match on and to count.
+///
+/// [`ErrorKind::as_str`] gives a short label for logs and metrics (`"authentication"`,
+/// `"expired"`, ...), stable across releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Not base64url, or too short ([`Error::NotBase64`], [`Error::Truncated`]).
+    Malformed,
+    /// [`Error::UnsupportedVersion`].
+    UnsupportedVersion,
+    /// [`Error::UnsupportedFlags`].
+    UnsupportedFlags,
+    /// [`Error::UnknownKeyId`].
+    UnknownKeyId,
+    /// [`Error::Authentication`].
+    Authentication,
+    /// [`Error::Expired`].
+    Expired,
+    /// [`Error::TooLarge`].
+    TooLarge,
+    /// [`Error::DecompressionLimit`].
+    DecompressionLimit,
+    /// [`Error::Decompression`].
+    Decompression,
+    /// [`Error::Serialization`].
+    Serialization,
+    /// [`Error::InvalidKey`].
+    InvalidKey,
+    /// [`Error::Config`].
+    Config,
+    /// [`Error::InvalidHeader`].
+    InvalidHeader,
+    /// [`Error::Store`].
+    Store,
+    /// [`Error::MissingInStore`].
+    MissingInStore,
+}
+
+impl ErrorKind {
+    /// A short stable label for logs and metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Malformed => "malformed",
+            ErrorKind::UnsupportedVersion => "unsupported_version",
+            ErrorKind::UnsupportedFlags => "unsupported_flags",
+            ErrorKind::UnknownKeyId => "unknown_key_id",
+            ErrorKind::Authentication => "authentication",
+            ErrorKind::Expired => "expired",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::DecompressionLimit => "decompression_limit",
+            ErrorKind::Decompression => "decompression",
+            ErrorKind::Serialization => "serialization",
+            ErrorKind::InvalidKey => "invalid_key",
+            ErrorKind::Config => "config",
+            ErrorKind::InvalidHeader => "invalid_header",
+            ErrorKind::Store => "store",
+            ErrorKind::MissingInStore => "missing_in_store",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Error {
     /// Wraps a store backend error, keeping it as the `source()`.
     pub fn store(op: &'static str, source: impl Into<BoxError>) -> Self {
@@ -99,23 +188,51 @@ impl Error {
         }
     }
 
-    /// A short stable label for logs and metrics (`"authentication"`, `"expired"`, ...).
-    pub fn kind(&self) -> &'static str {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Malformed(_) => "malformed",
-            Error::UnsupportedVersion(_) => "unsupported_version",
-            Error::UnsupportedFlags(_) => "unsupported_flags",
-            Error::UnknownKeyId(_) => "unknown_key_id",
-            Error::Authentication => "authentication",
-            Error::Expired { .. } => "expired",
-            Error::TooLarge { .. } => "too_large",
-            Error::DecompressionLimit { .. } => "decompression_limit",
-            Error::Decompression => "decompression",
-            Error::Serialization(_) => "serialization",
-            Error::InvalidKey(_) => "invalid_key",
-            Error::Config(_) => "config",
-            Error::Store { .. } => "store",
-            Error::MissingInStore => "missing_in_store",
+            Error::NotBase64 | Error::Truncated { .. } => ErrorKind::Malformed,
+            Error::UnsupportedVersion(_) => ErrorKind::UnsupportedVersion,
+            Error::UnsupportedFlags(_) => ErrorKind::UnsupportedFlags,
+            Error::UnknownKeyId(_) => ErrorKind::UnknownKeyId,
+            Error::Authentication => ErrorKind::Authentication,
+            Error::Expired { .. } => ErrorKind::Expired,
+            Error::TooLarge { .. } => ErrorKind::TooLarge,
+            Error::DecompressionLimit { .. } => ErrorKind::DecompressionLimit,
+            Error::Decompression => ErrorKind::Decompression,
+            Error::Serialization(_) => ErrorKind::Serialization,
+            Error::InvalidKey(_) => ErrorKind::InvalidKey,
+            Error::Config(_) => ErrorKind::Config,
+            Error::InvalidHeader(_) => ErrorKind::InvalidHeader,
+            Error::Store { .. } => ErrorKind::Store,
+            Error::MissingInStore => ErrorKind::MissingInStore,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_is_printed_once() {
+        let cause = postcard::from_bytes::<u64>(&[]).unwrap_err();
+        let e = Error::from(cause);
+        let text = e.to_string();
+        let source = StdError::source(&e).expect("the cause is kept").to_string();
+        assert!(!text.contains(&source), "{text} repeats {source}");
+        assert_eq!(e.kind(), ErrorKind::Serialization);
+    }
+
+    #[test]
+    fn labels_are_stable() {
+        assert_eq!(Error::Authentication.kind().as_str(), "authentication");
+        assert_eq!(Error::NotBase64.kind().to_string(), "malformed");
+        assert_eq!(Error::UnknownKeyId(1).kind().as_str(), "unknown_key_id");
+        assert_eq!(
+            Error::store("load", "down").kind(),
+            ErrorKind::Store,
+            "store errors are one kind whatever the operation"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Keygrip-style keyring: the first secret seals, every secret opens.
 //!
-//! Each secret goes through HKDF-SHA256 (fixed salt [`HKDF_SALT`], info =
+//! Each secret goes through HKDF-SHA256 (fixed salt `sealed-session/v1`, info =
 //! label + algorithm + purpose) to give a 32-byte AEAD key and a 4-byte key id.
 //! The AEAD cipher for each key is built once, here, never per message. Opening
 //! looks the key up by id, so there is no trial decryption over all keys, and
@@ -21,10 +21,10 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::Error;
 
 /// Minimum secret length in bytes: 256 bits of key material.
-pub const MIN_SECRET_LEN: usize = 32;
+pub(crate) const MIN_SECRET_LEN: usize = 32;
 
 /// Fixed HKDF-SHA256 salt label for format v1 (RFC 5869 §3.1: a non-secret salt).
-pub const HKDF_SALT: &[u8] = b"sealed-session/v1";
+pub(crate) const HKDF_SALT: &[u8] = b"sealed-session/v1";
 
 /// HKDF info prefix; the algorithm label and the purpose follow it.
 const HKDF_INFO_PREFIX: &[u8] = b"sealed-session/v1/aead-key+key-id/";
@@ -33,10 +33,10 @@ const HKDF_INFO_PREFIX: &[u8] = b"sealed-session/v1/aead-key+key-id/";
 const AEAD_KEY_LEN: usize = 32;
 
 /// Length of a key id on the wire (wire format v1, bytes 2..6).
-pub const KEY_ID_LEN: usize = 4;
+pub(crate) const KEY_ID_LEN: usize = 4;
 
 /// Purpose used when none is configured.
-pub const DEFAULT_PURPOSE: &str = "session";
+pub(crate) const DEFAULT_PURPOSE: &str = "session";
 
 /// The AEAD that seals values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -51,7 +51,7 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// The value of flag bits 0-1 in wire format v1.
-    pub const fn wire_id(self) -> u8 {
+    pub(crate) const fn wire_id(self) -> u8 {
         match self {
             Algorithm::Aes256GcmSiv => 0,
             Algorithm::XChaCha20Poly1305 => 1,
@@ -59,7 +59,7 @@ impl Algorithm {
     }
 
     /// The algorithm for flag bits 0-1, if it is one this build knows.
-    pub const fn from_wire_id(id: u8) -> Option<Self> {
+    pub(crate) const fn from_wire_id(id: u8) -> Option<Self> {
         match id {
             0 => Some(Algorithm::Aes256GcmSiv),
             1 => Some(Algorithm::XChaCha20Poly1305),
@@ -68,7 +68,7 @@ impl Algorithm {
     }
 
     /// Nonce length: 12 bytes for AES-256-GCM-SIV (RFC 8452 §4), 24 for XChaCha20.
-    pub const fn nonce_len(self) -> usize {
+    pub(crate) const fn nonce_len(self) -> usize {
         match self {
             Algorithm::Aes256GcmSiv => 12,
             Algorithm::XChaCha20Poly1305 => 24,
@@ -76,7 +76,7 @@ impl Algorithm {
     }
 
     /// A stable name, used in the HKDF info so keys for one algorithm never serve another.
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Algorithm::Aes256GcmSiv => "AES-256-GCM-SIV",
             Algorithm::XChaCha20Poly1305 => "XChaCha20-Poly1305",
@@ -126,7 +126,7 @@ impl Keyring {
     ///
     /// # Errors
     /// [`Error::InvalidKey`] if there is no secret, a secret is shorter than
-    /// [`MIN_SECRET_LEN`] bytes, or the same secret appears twice.
+    /// 32 bytes, or the same secret appears twice.
     pub fn new<I, S>(secrets: I) -> Result<Self, Error>
     where
         I: IntoIterator<Item = S>,
@@ -230,14 +230,10 @@ impl Keyring {
         &self.purpose
     }
 
-    /// Number of keys (never zero).
+    /// Number of keys (never zero, so there is no `is_empty`).
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         self.keys.len()
-    }
-
-    /// Always false: a keyring holds at least one key. Present for clippy's `len_without_is_empty`.
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
     }
 
     /// The id of the primary key, the one that seals.
@@ -312,14 +308,6 @@ impl FromStr for Keyring {
 
     /// Same as [`Keyring::from_base64`].
     fn from_str(s: &str) -> Result<Self, Error> {
-        Self::from_base64(s)
-    }
-}
-
-impl TryFrom<&str> for Keyring {
-    type Error = Error;
-
-    fn try_from(s: &str) -> Result<Self, Error> {
         Self::from_base64(s)
     }
 }

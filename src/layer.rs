@@ -16,6 +16,7 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::headers::{self, LoadStep, SaveStep};
 use crate::{Error, Session, SessionConfig};
 
 /// Adds sessions to a service. Build it from a [`SessionConfig`].
@@ -73,8 +74,8 @@ where
         }
         let (mut parts, body) = request.into_parts();
         // Most requests need no store to load: no future is boxed for them.
-        let resume = match crate::http::load_now(&self.config, &parts.headers, &parts.uri) {
-            crate::http::LoadNow::Done(session) => {
+        let fetch = match headers::start_load(&self.config, &parts.headers, &parts.uri) {
+            LoadStep::Done(session) => {
                 if let Some(e) = session.load_error() {
                     log_refused(&e);
                 }
@@ -82,11 +83,11 @@ where
                 let future = inner.call(Request::from_parts(parts, body));
                 return ResponseFuture::calling(future, Some((session, self.config.clone())));
             }
-            crate::http::LoadNow::NeedsStore(resume) => resume,
+            LoadStep::FetchBody(fetch) => fetch,
         };
         let config = self.config.clone();
         ResponseFuture::loading(Box::pin(async move {
-            let session = match resume.run(&config, &parts.headers).await {
+            let session = match fetch.finish(&config, &parts.headers).await {
                 Ok(session) => session,
                 Err(e) => {
                     tracing::error!(error = %e, source = ?std::error::Error::source(&e), "session store failed on load");
@@ -186,11 +187,11 @@ where
                     let Some((session, config)) = session.take() else {
                         return Poll::Ready(Ok(response));
                     };
-                    match crate::http::save_now(&config, &session, response.headers_mut()) {
-                        Ok(None) => return Poll::Ready(Ok(response)),
-                        Ok(Some(work)) => state.set(State::Saving {
+                    match headers::start_save(&config, &session, response.headers_mut()) {
+                        Ok(SaveStep::Done) => return Poll::Ready(Ok(response)),
+                        Ok(SaveStep::Store(work)) => state.set(State::Saving {
                             save: Box::pin(async move {
-                                match work.run(&config, &session, response.headers_mut()).await {
+                                match work.finish(&config, &session, response.headers_mut()).await {
                                     Ok(()) => response,
                                     Err(e) => save_failed(&e),
                                 }
@@ -228,10 +229,10 @@ fn save_failed<B: From<&'static str>>(e: &Error) -> Response<B> {
 fn log_refused(e: &Error) {
     match e {
         Error::Authentication | Error::UnknownKeyId(_) | Error::UnsupportedFlags(_) => {
-            tracing::warn!(reason = e.kind(), error = %e, "session value refused; starting a fresh session");
+            tracing::warn!(reason = e.kind().as_str(), error = %e, "session value refused; starting a fresh session");
         }
         _ => {
-            tracing::debug!(reason = e.kind(), error = %e, "session value refused; starting a fresh session")
+            tracing::debug!(reason = e.kind().as_str(), error = %e, "session value refused; starting a fresh session")
         }
     }
 }
@@ -244,9 +245,4 @@ fn plain<B: From<&'static str>>(status: StatusCode, body: &'static str) -> Respo
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
-}
-
-/// Reads the session a [`SessionLayer`] put into request extensions.
-pub fn session_of<B>(request: &Request<B>) -> Option<&Session> {
-    request.extensions().get::<Session>()
 }

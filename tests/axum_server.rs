@@ -19,7 +19,7 @@ use base64::Engine as _;
 use http_body_util::BodyExt as _;
 use sealed_session::store::{SessionStore, StoreKey};
 use sealed_session::{
-    Error, Keyring, MemoryStore, Session, SessionConfig, SessionLayer, Transport,
+    store::MemoryStore, Error, Keyring, Session, SessionConfig, SessionLayer, Transport,
 };
 use serde_json::{json, Value};
 use tower::ServiceExt as _;
@@ -120,10 +120,14 @@ async fn every_route_of_the_contract_over_cookies() {
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.json, json!({"views": n}));
     }
-    let before = sealed_session::http::describe(&cfg, c.value()).unwrap().id;
+    let before = sealed_session::inspect::describe(&cfg, c.value())
+        .unwrap()
+        .id;
     let r = c.post("/login", json!({"user": "ada"})).await;
     assert_eq!(r.status, StatusCode::OK);
-    let after = sealed_session::http::describe(&cfg, c.value()).unwrap().id;
+    let after = sealed_session::inspect::describe(&cfg, c.value())
+        .unwrap()
+        .id;
     assert_ne!(before, after, "login regenerates the session id");
     let r = c.get("/session").await;
     assert_eq!(r.json, json!({"views": 3, "user": "ada"}));
@@ -176,7 +180,7 @@ async fn a_300_item_cart_moves_to_the_store_and_back() {
     let r = c.post("/cart", json!({"items": 300})).await;
     assert_eq!(r.json, json!({"items": 300}));
     assert!(c.cookie.as_ref().unwrap().len() <= 4093);
-    let d = sealed_session::http::describe(&cfg, c.value()).unwrap();
+    let d = sealed_session::inspect::describe(&cfg, c.value()).unwrap();
     assert!(d.header.pointer, "300 items do not fit a cookie");
     assert_eq!(store.len().await.unwrap(), Some(1));
     let cart = c.get("/session").await.json["cart"]
@@ -266,7 +270,7 @@ async fn a_rotated_server_accepts_old_cookies_and_reseals_them() {
         r.headers.get(header::SET_COOKIE).is_some(),
         "re-sealed though unchanged"
     );
-    let d = sealed_session::http::describe(&rotated, c.value()).unwrap();
+    let d = sealed_session::inspect::describe(&rotated, c.value()).unwrap();
     assert_eq!(d.header.key_id, rotated.codec().keyring().primary_key_id());
     assert!(!d.old_key);
     assert_eq!(c.get("/").await.json, json!({"views": 2}));

@@ -107,12 +107,12 @@ fn make(config: &SessionConfig, fill: impl FnOnce(&Session)) -> Made {
 }
 
 async fn make_async(config: &SessionConfig, fill: impl FnOnce(&Session)) -> Made {
-    let session = sealed_session::http::load(config, &HeaderMap::new())
+    let session = sealed_session::headers::load(config, &HeaderMap::new())
         .await
         .unwrap();
     fill(&session);
     let mut headers = HeaderMap::new();
-    sealed_session::http::save(config, &session, &mut headers)
+    sealed_session::headers::save(config, &session, &mut headers)
         .await
         .unwrap();
     let set_cookie = headers[SET_COOKIE].to_str().unwrap().to_owned();
@@ -792,7 +792,9 @@ fn open_pointer_cookie_from_redis() {
             let url = server.url();
             let store = match prefix {
                 None => sealed_session::store::RedisStore::connect(&url).await,
-                Some(p) => sealed_session::store::RedisStore::connect_with_prefix(&url, p).await,
+                Some(p) => sealed_session::store::RedisStore::connect(&url)
+                    .await
+                    .map(|s| s.with_prefix(p)),
             }
             .unwrap();
             let cfg = SessionConfig::builder(Keyring::from_base64(&keys).unwrap())

@@ -153,7 +153,7 @@ async fn the_example_server_over_real_http_survives_a_key_rotation_restart() {
             .unwrap()
             .1
             .to_owned();
-        let info = sealed_session::inspect(&value).unwrap();
+        let info = sealed_session::inspect::header(&value).unwrap();
         assert!(info.header.pointer, "a 300-item cart lives in the store");
         assert!(b.cookie.as_ref().unwrap().len() <= 4093);
         first_key_id = info.header.key_id;
@@ -175,7 +175,10 @@ async fn the_example_server_over_real_http_survives_a_key_rotation_restart() {
         .1
         .to_owned();
     assert_ne!(
-        sealed_session::inspect(&value).unwrap().header.key_id,
+        sealed_session::inspect::header(&value)
+            .unwrap()
+            .header
+            .key_id,
         first_key_id
     );
     let (_, body, _) = b.call(&server.base, "GET", "/", None).await;

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use browser::{cookie_pair, noise, request, set_cookies, with_cookie, ManualClock};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use sealed_session::http::{load, reload, save};
+use sealed_session::headers::{load, reload, save};
 use sealed_session::{Error, Expiry, Keyring, SameSite, SessionConfig, Transport};
 
 const T0: i64 = 1_800_000_000;
@@ -247,7 +247,7 @@ async fn old_key_cookie_is_resealed_under_the_primary() {
     assert_eq!(s.get::<u8>("a").unwrap(), Some(1));
     let new_pair = cookie_pair(&out).expect("re-sealed even though unchanged");
     let value = new_pair.split_once('=').unwrap().1;
-    let header = sealed_session::inspect(value).unwrap().header;
+    let header = sealed_session::inspect::header(value).unwrap().header;
     assert_eq!(header.key_id, rotated.codec().keyring().primary_key_id());
     let (s, out) = request(&rotated, Some(&new_pair), |_| {}).await;
     assert!(!s.opened_with_old_key());
@@ -410,7 +410,11 @@ async fn bad_values_give_a_fresh_session_with_the_reason() {
     for (cookie, kind) in cases {
         let (s, out) = request(&cfg, Some(&cookie), |_| {}).await;
         assert!(s.is_new() && s.is_empty());
-        assert_eq!(s.load_error().map(|e| e.kind()), Some(kind), "{cookie:.40}");
+        assert_eq!(
+            s.load_error().map(|e| e.kind().as_str()),
+            Some(kind),
+            "{cookie:.40}"
+        );
         assert!(set_cookies(&out).is_empty());
     }
 }

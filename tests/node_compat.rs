@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use browser::{cookie_pair, noise, with_cookie, ManualClock};
 use http::HeaderMap;
-use sealed_session::http::{load, reload, save};
-use sealed_session::{Expiry, Keyring, MemoryStore, Session, SessionConfig};
+use sealed_session::headers::{load, reload, save};
+use sealed_session::{store::MemoryStore, Expiry, Keyring, Session, SessionConfig};
 
 const T0: i64 = 1_800_000_000;
 
@@ -52,7 +52,7 @@ async fn push_appends_to_a_list_across_requests() {
 
 #[tokio::test]
 async fn entries_show_every_key_with_its_size_and_typed_access() {
-    let s = Session::new_detached();
+    let s = Session::new();
     s.insert("user", "ada").unwrap();
     s.insert("id", &300u64).unwrap();
     s.insert("blob", &vec![0u8; 100]).unwrap();

@@ -11,9 +11,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use browser::{cookie_pair, noise, request, set_cookies, with_cookie, ManualClock};
 use http::HeaderMap;
-use sealed_session::http::{load, save};
+use sealed_session::headers::{load, save};
 use sealed_session::store::{FileStore, SessionStore, StoreKey};
-use sealed_session::{Error, Keyring, MemoryStore, Session, SessionConfig};
+use sealed_session::{store::MemoryStore, Error, Keyring, Session, SessionConfig};
 
 const T0: i64 = 1_800_000_000;
 const BUDGET: usize = 4093;
@@ -91,6 +91,15 @@ async fn grows_to_20kb_and_back_with_file_store() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Where the pointer cookie `pair` (`name=value`) keeps its body in the store.
+fn entry_key(cfg: &SessionConfig, pair: &str) -> StoreKey {
+    let value = pair.split_once('=').unwrap().1;
+    sealed_session::inspect::describe(cfg, value)
+        .unwrap()
+        .store_key
+        .expect("a pointer cookie")
+}
+
 async fn big_session(cfg: &SessionConfig, seed: u64) -> (Session, String) {
     let (s, out) = request(cfg, None, |s| s.insert("blob", &noise(8000, seed)).unwrap()).await;
     assert!(s.is_store_backed());
@@ -120,10 +129,10 @@ async fn an_entry_copied_to_another_id_does_not_open() {
     let clock = ManualClock::new(T0);
     let store = Arc::new(MemoryStore::new());
     let cfg = config(store.clone(), &clock);
-    let (a, _) = big_session(&cfg, 4).await;
-    let (b, pair_b) = big_session(&cfg, 5).await;
-    let key_a = a.id().store_key();
-    let key_b = b.id().store_key();
+    let (_, pair_a) = big_session(&cfg, 4).await;
+    let (_, pair_b) = big_session(&cfg, 5).await;
+    let key_a = entry_key(&cfg, &pair_a);
+    let key_b = entry_key(&cfg, &pair_b);
     let entry_a = store.load(&key_a).await.unwrap().unwrap();
     store
         .save(&key_b, &entry_a, Duration::from_secs(600))
@@ -142,10 +151,10 @@ async fn regenerate_moves_the_entry_and_destroy_deletes_it() {
     let clock = ManualClock::new(T0);
     let store = Arc::new(MemoryStore::new());
     let cfg = config(store.clone(), &clock);
-    let (s1, pair) = big_session(&cfg, 6).await;
-    let old_key: StoreKey = s1.id().store_key();
-    let (s2, out) = request(&cfg, Some(&pair), |s| s.regenerate()).await;
-    let new_key = s2.id().store_key();
+    let (_, pair) = big_session(&cfg, 6).await;
+    let old_key: StoreKey = entry_key(&cfg, &pair);
+    let (_, out) = request(&cfg, Some(&pair), |s| s.regenerate()).await;
+    let new_key = entry_key(&cfg, &cookie_pair(&out).unwrap());
     assert_ne!(old_key, new_key);
     assert!(
         store.load(&old_key).await.unwrap().is_none(),
@@ -163,13 +172,51 @@ async fn regenerate_moves_the_entry_and_destroy_deletes_it() {
     assert_eq!(entries(store.as_ref()).await, 0);
 }
 
+fn ttl_of_last_write(store: &Flaky) -> u64 {
+    store.last_ttl.lock().unwrap().unwrap().as_secs()
+}
+
 #[tokio::test]
 async fn store_ttl_follows_the_session_and_a_missing_entry_gives_a_fresh_session() {
     let clock = ManualClock::new(T0);
-    let store = Arc::new(MemoryStore::new());
+    let store = Arc::new(Flaky::default());
     let cfg = config(store.clone(), &clock);
     let (s, pair) = big_session(&cfg, 8).await;
-    store.delete(&s.id().store_key()).await.unwrap();
+    // The default policy: 24 h idle within 7 days; the entry lives exactly as long.
+    let ttl = |s: &Session| (s.expires_at().unix_timestamp() - clock.now()) as u64;
+    assert_eq!(ttl(&s), 24 * 3600);
+    assert_eq!(
+        *store.last_ttl.lock().unwrap(),
+        Some(Duration::from_secs(ttl(&s)))
+    );
+    // A write every 20 h renews the idle expiry, and the entry's TTL with it, until the
+    // absolute limit (7 days from creation) caps both.
+    let mut pair = pair;
+    for step in 1..=8 {
+        clock.advance(20 * 3600);
+        let expected = (24 * 3600).min(7 * 24 * 3600 - step * 20 * 3600);
+        let (s, out) = request(&cfg, Some(&pair), |s| {
+            s.insert("seen", &clock.now()).unwrap()
+        })
+        .await;
+        assert!(s.is_store_backed());
+        assert_eq!(ttl(&s), expected);
+        assert_eq!(
+            *store.last_ttl.lock().unwrap(),
+            Some(Duration::from_secs(expected))
+        );
+        pair = cookie_pair(&out).unwrap();
+    }
+    assert_eq!(
+        ttl_of_last_write(&store),
+        8 * 3600,
+        "capped by the absolute limit"
+    );
+    let pair = {
+        let (_, out) = request(&cfg, Some(&pair), |s| s.insert("x", &1u8).unwrap()).await;
+        cookie_pair(&out).unwrap()
+    };
+    store.delete(&entry_key(&cfg, &pair)).await.unwrap();
     let (s, _) = request(&cfg, Some(&pair), |_| {}).await;
     assert!(s.is_new());
     assert!(matches!(
@@ -183,6 +230,8 @@ async fn store_ttl_follows_the_session_and_a_missing_entry_gives_a_fresh_session
 struct Flaky {
     inner: MemoryStore,
     down: AtomicBool,
+    /// The TTL of the last save.
+    last_ttl: std::sync::Mutex<Option<Duration>>,
 }
 
 #[async_trait::async_trait]
@@ -203,6 +252,7 @@ impl SessionStore for Flaky {
                 std::io::Error::other("connection refused"),
             ));
         }
+        *self.last_ttl.lock().unwrap() = Some(ttl);
         self.inner.save(key, value, ttl).await
     }
     async fn delete(&self, key: &StoreKey) -> Result<(), Error> {
@@ -242,8 +292,8 @@ async fn after_a_dangling_pointer_the_next_value_is_tried() {
     let clock = ManualClock::new(T0);
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
     let cfg = config(store.clone(), &clock);
-    let (gone, dangling) = big_session(&cfg, 11).await;
-    store.delete(&gone.id().store_key()).await.unwrap();
+    let (_, dangling) = big_session(&cfg, 11).await;
+    store.delete(&entry_key(&cfg, &dangling)).await.unwrap();
     let (big, pointer) = big_session(&cfg, 12).await;
     let (small, out) = request(&cfg, None, |s| s.insert("n", &5u8).unwrap()).await;
     let inline = cookie_pair(&out).unwrap();

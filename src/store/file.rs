@@ -28,6 +28,9 @@ const HEADER_LEN: usize = MAGIC.len() + 8;
 /// Length of a store file's name: the key in hex.
 const KEY_NAME_LEN: usize = 32;
 
+/// Default chance that a save triggers a background sweep: 2 in 100.
+const DEFAULT_SWEEP_PROBABILITY: (u32, u32) = (2, 100);
+
 /// Temporary files older than this are leftovers of a crash and swept.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(60);
 
@@ -81,9 +84,6 @@ struct Inner {
 }
 
 impl FileStore {
-    /// Default chance that a save triggers a background sweep: 2 in 100.
-    pub const DEFAULT_SWEEP_PROBABILITY: (u32, u32) = (2, 100);
-
     /// Opens (creating if missing, with parents) a store in `dir`.
     ///
     /// # Errors
@@ -95,7 +95,7 @@ impl FileStore {
     /// # async fn main() -> Result<(), sealed_session::Error> {
     /// let dir = std::env::temp_dir().join(format!("sealed-session-open-{}", std::process::id()));
     /// let store = sealed_session::store::FileStore::open(&dir).await?;
-    /// assert_eq!(store.dir(), dir.as_path());
+    /// assert!(dir.is_dir());
     /// # std::fs::remove_dir(&dir).ok();
     /// # Ok(())
     /// # }
@@ -115,7 +115,7 @@ impl FileStore {
             }
         })
         .await?;
-        let (sweep_numerator, sweep_denominator) = Self::DEFAULT_SWEEP_PROBABILITY;
+        let (sweep_numerator, sweep_denominator) = DEFAULT_SWEEP_PROBABILITY;
         Ok(FileStore {
             inner: Arc::new(Inner {
                 dir,
@@ -158,11 +158,6 @@ impl FileStore {
     /// a process crash cannot.
     pub fn with_fsync(self, fsync: bool) -> Self {
         self.reconfigure(|inner| inner.fsync = fsync)
-    }
-
-    /// The directory this store keeps its files in.
-    pub fn dir(&self) -> &Path {
-        &self.inner.dir
     }
 
     /// Removes expired entries and temporary files left over by a crash (older than

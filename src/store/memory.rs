@@ -10,6 +10,15 @@ use moka::Expiry;
 use super::{SessionStore, StoreKey};
 use crate::Error;
 
+/// Default bound on the number of entries.
+const DEFAULT_MAX_ENTRIES: u64 = 10_000;
+
+/// Default bound on the bytes held: 64 MiB.
+const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Bytes charged per entry on top of its value, for the key and the cache's bookkeeping.
+const ENTRY_OVERHEAD: u64 = 64;
+
 /// A value plus the TTL it was saved with (read back by [`TtlExpiry`]).
 #[derive(Clone)]
 struct Entry {
@@ -49,7 +58,8 @@ impl Expiry<StoreKey, Entry> for TtlExpiry {
 /// Cloning is cheap and clones share the same entries.
 ///
 /// # How both bounds are enforced
-/// Each entry is charged `max(value length + ENTRY_OVERHEAD, max_bytes / max_entries)`
+/// Each entry is charged `max(value length + 64, max_bytes / max_entries)` (64 bytes for the
+/// key and the cache's bookkeeping)
 /// against a single `max_bytes` capacity. Total charge ≤ `max_bytes` then bounds the
 /// bytes, and since every entry costs at least `max_bytes / max_entries`, it also
 /// bounds the count to `max_entries`.
@@ -59,7 +69,7 @@ impl Expiry<StoreKey, Entry> for TtlExpiry {
 /// # async fn main() -> Result<(), sealed_session::Error> {
 /// use std::time::Duration;
 /// use sealed_session::store::{SessionStore, StoreKey};
-/// use sealed_session::MemoryStore;
+/// use sealed_session::store::MemoryStore;
 ///
 /// let store = MemoryStore::new().with_max_entries(1_000).with_max_bytes(8 << 20);
 /// let key = StoreKey::from_bytes([7; 16]);
@@ -78,25 +88,14 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
-    /// Default bound on the number of entries (10,000).
-    pub const DEFAULT_MAX_ENTRIES: u64 = 10_000;
-
-    /// Default bound on the bytes held (64 MiB).
-    pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
-
-    /// Bytes charged per entry on top of its value, for the key and the cache's bookkeeping.
-    pub const ENTRY_OVERHEAD: u64 = 64;
-
-    /// A store with the default bounds: [`DEFAULT_MAX_ENTRIES`](Self::DEFAULT_MAX_ENTRIES)
-    /// entries and [`DEFAULT_MAX_BYTES`](Self::DEFAULT_MAX_BYTES) bytes.
+    /// A store with the default bounds: 10,000 entries and 64 MiB.
     ///
     /// ```
-    /// let store = sealed_session::MemoryStore::new();
-    /// assert_eq!(store.max_entries(), 10_000);
-    /// assert_eq!(store.max_bytes(), 64 << 20);
+    /// let store = sealed_session::store::MemoryStore::new();
+    /// assert_eq!(store.charged_bytes(), 0);
     /// ```
     pub fn new() -> Self {
-        Self::with_bounds(Self::DEFAULT_MAX_ENTRIES, Self::DEFAULT_MAX_BYTES)
+        Self::with_bounds(DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES)
     }
 
     /// Returns the store bounded to `max_entries` entries (0 is treated as 1).
@@ -105,44 +104,31 @@ impl MemoryStore {
     /// so entries saved before are not carried over.
     ///
     /// ```
-    /// let store = sealed_session::MemoryStore::new().with_max_entries(500);
-    /// assert_eq!(store.max_entries(), 500);
+    /// let store = sealed_session::store::MemoryStore::new().with_max_entries(500);
     /// ```
     pub fn with_max_entries(self, max_entries: u64) -> Self {
         Self::with_bounds(max_entries, self.max_bytes)
     }
 
     /// Returns the store bounded to `max_bytes` bytes, counting
-    /// [`ENTRY_OVERHEAD`](Self::ENTRY_OVERHEAD) per entry (0 is treated as 1).
+    /// 64 bytes of overhead per entry (0 is treated as 1).
     ///
     /// A single value bigger than this bound is refused by `save`. Like
     /// [`with_max_entries`](Self::with_max_entries), it builds a fresh cache.
     ///
     /// ```
-    /// let store = sealed_session::MemoryStore::new().with_max_bytes(8 << 20);
-    /// assert_eq!(store.max_bytes(), 8 << 20);
+    /// let store = sealed_session::store::MemoryStore::new().with_max_bytes(8 << 20);
     /// ```
     pub fn with_max_bytes(self, max_bytes: u64) -> Self {
         Self::with_bounds(self.max_entries, max_bytes)
     }
 
-    /// The bound on the number of entries.
-    pub fn max_entries(&self) -> u64 {
-        self.max_entries
-    }
-
-    /// The bound on the bytes charged for all entries (values plus
-    /// [`ENTRY_OVERHEAD`](Self::ENTRY_OVERHEAD) each).
-    pub fn max_bytes(&self) -> u64 {
-        self.max_bytes
-    }
-
-    /// Bytes currently charged against [`max_bytes`](Self::max_bytes), after
+    /// Bytes currently charged against the byte bound, after
     /// running pending evictions. Entries whose TTL passed less than about a
     /// second ago may still be counted until the cache's timer removes them.
     ///
     /// ```
-    /// let store = sealed_session::MemoryStore::new();
+    /// let store = sealed_session::store::MemoryStore::new();
     /// assert_eq!(store.charged_bytes(), 0);
     /// ```
     pub fn charged_bytes(&self) -> u64 {
@@ -181,9 +167,7 @@ impl MemoryStore {
 
 /// The charge of an entry holding `len` value bytes, given the per-entry minimum `slot`.
 fn charge(len: usize, slot: u64) -> u64 {
-    (len as u64)
-        .saturating_add(MemoryStore::ENTRY_OVERHEAD)
-        .max(slot)
+    (len as u64).saturating_add(ENTRY_OVERHEAD).max(slot)
 }
 
 impl Default for MemoryStore {
@@ -263,8 +247,8 @@ mod tests {
     #[test]
     fn zero_bounds_are_clamped() {
         let store = MemoryStore::new().with_max_entries(0).with_max_bytes(0);
-        assert_eq!(store.max_entries(), 1);
-        assert_eq!(store.max_bytes(), 1);
+        assert_eq!(store.max_entries, 1);
+        assert_eq!(store.max_bytes, 1);
     }
 
     #[tokio::test]
@@ -275,7 +259,7 @@ mod tests {
             .save(&key, &[0; 2048], Duration::from_secs(60))
             .await
             .unwrap_err();
-        assert_eq!(err.kind(), "store");
+        assert_eq!(err.kind(), crate::ErrorKind::Store);
         assert!(std::error::Error::source(&err)
             .unwrap()
             .to_string()

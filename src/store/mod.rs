@@ -46,16 +46,15 @@ use std::time::Duration;
 
 use crate::Error;
 
-mod memory;
-pub use memory::MemoryStore;
-
 mod file;
-pub use file::FileStore;
-
+mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
+pub use file::FileStore;
+pub use memory::MemoryStore;
 
 /// The key a store entry lives under: the session's 128-bit id.
 ///
@@ -72,18 +71,6 @@ impl StoreKey {
     /// The 16 raw bytes.
     pub const fn as_bytes(&self) -> &[u8; 16] {
         &self.0
-    }
-
-    /// Parses the 32-hex-character form produced by `Display`.
-    pub fn parse_hex(text: &str) -> Option<Self> {
-        if text.len() != 32 || !text.is_ascii() {
-            return None;
-        }
-        let mut out = [0u8; 16];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-        }
-        Some(StoreKey(out))
     }
 }
 

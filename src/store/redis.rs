@@ -16,6 +16,12 @@ use crate::Error;
 /// overflow a signed 64-bit unix-millisecond clock, so longer TTLs are capped here.
 const MAX_TTL_MS: u64 = (i64::MAX as u64) / 2;
 
+/// Key prefix used unless another is set.
+const DEFAULT_PREFIX: &str = "sealed-session:";
+
+/// How long one Redis round trip may take before the call fails.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Keys asked for per `SCAN` call and deleted per `DEL` call in `clear`.
 const BATCH: usize = 500;
 
@@ -28,7 +34,7 @@ const BATCH: usize = 500;
 /// default) instead of hanging, and once Redis is back the same store works
 /// again without being rebuilt. Cloning is cheap and clones share the connection.
 ///
-/// Keys are `prefix + 32 hex characters` (prefix [`DEFAULT_PREFIX`](Self::DEFAULT_PREFIX)
+/// Keys are `prefix + 32 hex characters` (prefix `sealed-session:`
 /// by default); [`len`](SessionStore::len) and [`clear`](SessionStore::clear)
 /// walk only such keys, with `SCAN` (never `KEYS`), so other data in the same
 /// database is left alone.
@@ -39,7 +45,7 @@ const BATCH: usize = 500;
 /// use std::time::Duration;
 /// use sealed_session::store::{RedisStore, SessionStore, StoreKey};
 ///
-/// let store = RedisStore::connect_with_prefix("redis://127.0.0.1:6379/", "myapp:session:").await?;
+/// let store = RedisStore::connect("redis://127.0.0.1:6379/").await?.with_prefix("myapp:session:");
 /// let key = StoreKey::from_bytes([7; 16]);
 /// store.save(&key, b"ciphertext", Duration::from_secs(600)).await?;
 /// assert_eq!(store.load(&key).await?.as_deref(), Some(&b"ciphertext"[..]));
@@ -54,30 +60,17 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    /// Key prefix used unless another is set: `"sealed-session:"`.
-    pub const DEFAULT_PREFIX: &'static str = "sealed-session:";
-
-    /// How long one Redis round trip may take before the call fails: 2 s.
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
-
     /// Connects to the Redis server at `url` (e.g. `redis://127.0.0.1:6379/0`)
-    /// with [`manager_config`](Self::manager_config) and the default prefix.
+    /// with [`manager_config`](Self::manager_config) and the default prefix
+    /// `sealed-session:` (change it with [`with_prefix`](Self::with_prefix)).
     ///
     /// # Errors
-    /// [`Error::Store`] when the URL is invalid or the server cannot be reached.
+    /// [`Error::Store`] when the URL is invalid or the server cannot be reached within 2 s.
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        Self::connect_with_prefix(url, Self::DEFAULT_PREFIX).await
-    }
-
-    /// Like [`connect`](Self::connect), with keys under `prefix`.
-    ///
-    /// # Errors
-    /// [`Error::Store`] when the URL is invalid or the server cannot be reached.
-    pub async fn connect_with_prefix(url: &str, prefix: impl Into<String>) -> Result<Self, Error> {
         let client = redis::Client::open(url).map_err(|e| Error::store("connect", e))?;
         let connecting = ConnectionManager::new_with_config(client, Self::manager_config());
-        let manager = deadline("connect", Self::DEFAULT_TIMEOUT, connecting).await?;
-        Ok(Self::new(manager).with_prefix(prefix))
+        let manager = deadline("connect", DEFAULT_TIMEOUT, connecting).await?;
+        Ok(Self::new(manager))
     }
 
     /// Wraps a connection manager you built yourself (see
@@ -98,12 +91,12 @@ impl RedisStore {
     pub fn new(manager: ConnectionManager) -> Self {
         RedisStore {
             manager,
-            prefix: Arc::from(Self::DEFAULT_PREFIX),
-            timeout: Self::DEFAULT_TIMEOUT,
+            prefix: Arc::from(DEFAULT_PREFIX),
+            timeout: DEFAULT_TIMEOUT,
         }
     }
 
-    /// Puts this store's keys under `prefix` (default [`DEFAULT_PREFIX`](Self::DEFAULT_PREFIX)).
+    /// Puts this store's keys under `prefix` (default `sealed-session:`).
     ///
     /// Give each application sharing a Redis database its own prefix: `clear`
     /// removes every session key under the prefix.
@@ -113,15 +106,10 @@ impl RedisStore {
     }
 
     /// Sets how long one Redis round trip may take before the call fails with
-    /// [`Error::Store`] (default [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT)).
+    /// [`Error::Store`] (default 2 s).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
-    }
-
-    /// The key prefix.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
     }
 
     /// The connection-manager settings [`connect`](Self::connect) uses: connect and

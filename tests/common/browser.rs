@@ -74,10 +74,12 @@ pub async fn request(
     f: impl FnOnce(&Session),
 ) -> (Session, HeaderMap) {
     let headers = cookie.map(with_cookie).unwrap_or_default();
-    let session = sealed_session::http::load(config, &headers).await.unwrap();
+    let session = sealed_session::headers::load(config, &headers)
+        .await
+        .unwrap();
     f(&session);
     let mut out = HeaderMap::new();
-    sealed_session::http::save(config, &session, &mut out)
+    sealed_session::headers::save(config, &session, &mut out)
         .await
         .unwrap();
     (session, out)

@@ -17,121 +17,18 @@ use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
 
 use crate::envelope::{Body, Meta, CSRF_LEN};
-use crate::map::ValueMap;
-use crate::store::StoreKey;
-use crate::Error;
+use crate::{Error, SessionId};
 
-/// A session's random 128-bit id. `Display` gives 32 lowercase hex characters.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SessionId([u8; 16]);
-
-impl SessionId {
-    /// A fresh random id from the thread-local CSPRNG (seeded from the OS).
-    pub fn random() -> Self {
-        let mut id = [0u8; 16];
-        rand::rng().fill_bytes(&mut id);
-        SessionId(id)
-    }
-
-    /// Wraps 16 raw bytes.
-    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
-        SessionId(bytes)
-    }
-
-    /// The raw 16 bytes.
-    pub const fn as_bytes(&self) -> &[u8; 16] {
-        &self.0
-    }
-
-    /// The key this session's body has in a store.
-    pub const fn store_key(&self) -> StoreKey {
-        StoreKey::from_bytes(self.0)
-    }
-}
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.store_key(), f)
-    }
-}
-
-impl fmt::Debug for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SessionId({self})")
-    }
-}
-
-/// Where the session came from on this request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Origin {
-    /// No valid session came with the request.
-    Fresh,
-    /// The whole session was in the cookie or header.
-    Inline,
-    /// The cookie held a pointer; the body came from the store.
-    Pointer,
-}
-
-pub(crate) struct State {
-    pub(crate) meta: Meta,
-    pub(crate) body: Body,
-    /// Flash data sent by the previous request, readable on this one.
-    pub(crate) flash_now: ValueMap,
-    pub(crate) origin: Origin,
-    /// The id the session had when loaded (to clean up its store entry after regenerate/destroy).
-    pub(crate) loaded_id: [u8; 16],
-    pub(crate) changed: bool,
-    pub(crate) force_save: bool,
-    pub(crate) touched: bool,
-    pub(crate) destroyed: bool,
-    pub(crate) old_key: bool,
-    /// Still sealed under an old key: the next save must re-seal it.
-    pub(crate) needs_reseal: bool,
-    /// No valid session came with the request.
-    pub(crate) new: bool,
-    /// A request without a session under `create_on_missing(false)`: saved only on `save()`.
-    pub(crate) detached: bool,
-    pub(crate) load_error: Option<Arc<Error>>,
-    /// The session came in the header transport; it goes back the same way.
-    pub(crate) via_header: bool,
-    /// AAD context when it is more than the cookie name (a fingerprint is configured):
-    /// cookie name, 0x01, fingerprint. `None` means the cookie name alone.
-    pub(crate) context: Option<Vec<u8>>,
-    /// What it was loaded from or last saved as, for `reload`.
-    pub(crate) source: Option<Source>,
-}
-
-/// The authenticated plaintext a session was loaded from or last saved as.
-///
-/// `reload` decodes it again instead of keeping (and copying on every load) the
-/// text value: the plaintext is the buffer the value was decrypted into, so
-/// keeping it costs nothing, and it opens the same way the value would.
-#[derive(Clone)]
-pub(crate) struct Source {
-    /// `postcard(Meta) || body`, as after decryption.
-    pub(crate) plaintext: Vec<u8>,
-    /// The body part is lz4-compressed.
-    pub(crate) compressed: bool,
-    /// The value was a pointer: the body is in the store.
-    pub(crate) pointer: bool,
-    /// A key other than the primary opened it.
-    pub(crate) old_key: bool,
-}
-
-/// A session as decoded from a value, before it becomes a [`Session`].
-pub(crate) struct Loaded {
-    pub(crate) meta: Meta,
-    pub(crate) body: Body,
-    pub(crate) origin: Origin,
-    pub(crate) old_key: bool,
-    pub(crate) source: Source,
-}
+mod state;
+pub(crate) use state::{
+    Admission, Arrival, Carrier, Loaded, Residence, SaveAction, Sealing, Snapshot, State, Status,
+};
 
 /// A session: typed values, flash data, CSRF token, id and lifecycle.
 ///
 /// ```
 /// # use sealed_session::Session;
-/// let session = Session::new_detached();
+/// let session = Session::new();
 /// session.insert("user_id", &42u64)?;
 /// assert_eq!(session.get::<u64>("user_id")?, Some(42));
 /// assert_eq!(session.pull::<u64>("user_id")?, Some(42));
@@ -147,80 +44,40 @@ impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.state();
         f.debug_struct("Session")
-            .field("id", &SessionId(s.meta.id))
+            .field("id", &s.meta.id)
             .field("keys", &s.body.values.keys().collect::<Vec<_>>())
-            .field("changed", &s.changed)
+            .field("status", &s.status)
             .finish_non_exhaustive()
     }
 }
 
 impl Session {
     /// A fresh session outside any request (tests, background jobs); expires in a day.
-    pub fn new_detached() -> Self {
+    pub fn new() -> Self {
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        Self::fresh(now, now + 86_400, None)
+        Self::fresh(
+            now,
+            now + 86_400,
+            Arrival::fresh(Carrier::Cookie, None, None),
+            Admission::Normal,
+        )
     }
 
-    pub(crate) fn fresh(now: i64, expires_at: i64, load_error: Option<Error>) -> Self {
-        let id = *SessionId::random().as_bytes();
+    /// A new session for a request that brought no usable value.
+    pub(crate) fn fresh(now: i64, expires_at: i64, arrival: Arrival, admission: Admission) -> Self {
         let meta = Meta {
-            id,
+            id: SessionId::random(),
             created: now,
             last_active: now,
             expires_at,
             csrf: None,
         };
-        Self::from_state(State {
-            meta,
-            body: Body::default(),
-            flash_now: ValueMap::new(),
-            origin: Origin::Fresh,
-            loaded_id: id,
-            changed: false,
-            force_save: false,
-            touched: false,
-            destroyed: false,
-            old_key: false,
-            needs_reseal: false,
-            new: true,
-            detached: false,
-            load_error: load_error.map(Arc::new),
-            via_header: false,
-            context: None,
-            source: None,
-        })
+        Self::from_state(State::fresh(meta, arrival, admission))
     }
 
-    /// A session loaded from a value that came `via_header` (or a cookie) with this AAD context.
-    pub(crate) fn loaded(loaded: Loaded, via_header: bool, context: Option<Vec<u8>>) -> Self {
-        let Loaded {
-            meta,
-            mut body,
-            origin,
-            old_key,
-            source,
-        } = loaded;
-        let flash_now = std::mem::take(&mut body.flash);
-        Self::from_state(State {
-            loaded_id: meta.id,
-            meta,
-            body,
-            // Flash data read on this request must be dropped from the next cookie.
-            changed: !flash_now.is_empty(),
-            flash_now,
-            origin,
-            force_save: false,
-            touched: false,
-            destroyed: false,
-            old_key,
-            needs_reseal: old_key,
-            new: false,
-            detached: false,
-            load_error: None,
-            via_header,
-            context,
-            source: Some(source),
-        })
+    /// A session decoded from a value that came with the request.
+    pub(crate) fn loaded(loaded: Loaded, arrival: Arrival) -> Self {
+        Self::from_state(State::loaded(loaded, arrival))
     }
 
     fn from_state(state: State) -> Self {
@@ -229,22 +86,29 @@ impl Session {
         }
     }
 
-    /// Takes over another session's contents (for `reload`), keeping transport and context.
+    /// Takes over another session's contents (for `reload`), keeping how this one
+    /// travels (carrier, AAD context) and whether it may be written.
     pub(crate) fn replace_from(&self, other: &Session) {
         let mut theirs = other.state();
         let mut mine = self.state();
-        let via_header = mine.via_header;
-        let context = std::mem::take(&mut mine.context);
-        let detached = mine.detached;
-        std::mem::swap(&mut *mine, &mut *theirs);
-        mine.via_header = via_header;
-        mine.context = context;
-        mine.detached = detached;
+        std::mem::swap(&mut mine.meta, &mut theirs.meta);
+        std::mem::swap(&mut mine.body, &mut theirs.body);
+        std::mem::swap(&mut mine.flash_now, &mut theirs.flash_now);
+        std::mem::swap(&mut mine.snapshot, &mut theirs.snapshot);
+        mine.status = theirs.status;
+        mine.residence = theirs.residence;
+        mine.arrival.came_with_session = theirs.arrival.came_with_session;
+        mine.arrival.old_key = theirs.arrival.old_key;
+        mine.arrival.load_error = theirs.arrival.load_error.take();
+        if mine.admission == Admission::Forced {
+            mine.admission = Admission::Normal;
+        }
     }
 
+    /// The session's state, locked. A panic in another holder cannot leave it
+    /// half-written in a way that matters more than losing the request, so the
+    /// guard is recovered.
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
-        // A panic in another holder cannot leave State half-written in a way that
-        // matters more than losing the request, so recover the guard.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -465,7 +329,7 @@ impl Session {
     #[doc(alias = "renew")]
     pub fn regenerate(&self) {
         let mut s = self.state();
-        s.meta.id = *SessionId::random().as_bytes();
+        s.meta.id = SessionId::random();
         s.mark_changed();
     }
 
@@ -477,56 +341,53 @@ impl Session {
         s.body = Body::default();
         s.flash_now.clear();
         s.meta.csrf = None;
-        s.meta.id = *SessionId::random().as_bytes();
-        s.destroyed = true;
-        s.changed = true;
+        s.meta.id = SessionId::random();
+        s.status = Status::Destroyed;
     }
 
     /// Renews the expiry now (idle timeout restarts) and re-issues the cookie.
     pub fn touch(&self) {
-        self.state().touched = true;
+        self.state().touch();
     }
 
     /// Forces a write on the way out even if nothing changed.
     pub fn save(&self) {
-        let mut s = self.state();
-        s.force_save = true;
-        s.detached = false;
+        self.state().force();
     }
 
     /// The session id.
     pub fn id(&self) -> SessionId {
-        SessionId(self.state().meta.id)
+        self.state().meta.id
     }
 
     /// True when no valid session came with the request.
     pub fn is_new(&self) -> bool {
-        self.state().new
+        !self.state().arrival.came_with_session
     }
 
     /// True when the body lives in the store (loaded from, or last saved as, a pointer).
     pub fn is_store_backed(&self) -> bool {
-        self.state().origin == Origin::Pointer
+        matches!(self.state().residence, Residence::Store(_))
     }
 
     /// True when the session changed and will be written.
     pub fn is_changed(&self) -> bool {
-        self.state().changed
+        matches!(self.state().status, Status::Changed | Status::Destroyed)
     }
 
     /// True after [`Session::destroy`].
     pub fn is_destroyed(&self) -> bool {
-        self.state().destroyed
+        self.state().status == Status::Destroyed
     }
 
     /// True when an old (non-primary) key opened it; the response re-seals it under the primary.
     pub fn opened_with_old_key(&self) -> bool {
-        self.state().old_key
+        self.state().arrival.old_key
     }
 
     /// Why the request's session value was refused (for logs and metrics), if it was.
     pub fn load_error(&self) -> Option<Arc<Error>> {
-        self.state().load_error.clone()
+        self.state().arrival.load_error.clone()
     }
 
     /// When the session was created.
@@ -545,22 +406,10 @@ impl Session {
     }
 }
 
-impl State {
-    fn mark_changed(&mut self) {
-        self.changed = true;
-        self.destroyed = false;
-    }
-
-    /// Records a completed save: where the session now lives, under which id, and
-    /// what `reload` goes back to.
-    pub(crate) fn saved(&mut self, origin: Origin, id: [u8; 16], source: Source) {
-        self.origin = origin;
-        self.loaded_id = id;
-        self.changed = false;
-        self.force_save = false;
-        self.touched = false;
-        self.needs_reseal = false;
-        self.source = Some(source);
+impl Default for Session {
+    /// Same as [`Session::new`].
+    fn default() -> Self {
+        Session::new()
     }
 }
 
@@ -580,7 +429,7 @@ mod tests {
 
     #[test]
     fn typed_values() {
-        let s = Session::new_detached();
+        let s = Session::new();
         assert!(!s.is_changed());
         s.insert("n", &5u32).unwrap();
         s.insert("name", "ann").unwrap();
@@ -593,14 +442,13 @@ mod tests {
         s.push("list", 1u8).unwrap();
         s.push("list", 2u8).unwrap();
         assert_eq!(s.get::<Vec<u8>>("list").unwrap(), Some(vec![1, 2]));
-        assert!(s.push("name", 1u64).is_err() || s.get::<Vec<u64>>("name").is_ok());
         s.clear();
         assert!(s.is_empty());
     }
 
     #[test]
     fn csrf() {
-        let s = Session::new_detached();
+        let s = Session::new();
         assert!(!s.verify_csrf_token("anything"));
         let t = s.csrf_token();
         assert_eq!(t, s.csrf_token());
@@ -615,7 +463,7 @@ mod tests {
 
     #[test]
     fn regenerate_and_destroy() {
-        let s = Session::new_detached();
+        let s = Session::new();
         s.insert("k", &1u8).unwrap();
         let id = s.id();
         s.regenerate();

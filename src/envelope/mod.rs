@@ -7,14 +7,17 @@
 //! ```
 //! The session id and the CSRF token live in `Meta`, outside the compressed
 //! part, so compressing attacker-chosen data next to them cannot leak them
-//! through the length.
+//! through the length. The envelope owns compression: the codec only seals and
+//! opens the bytes this module produces.
 
 use serde::de::DeserializeSeed as _;
 use serde::{Deserialize, Serialize};
 
-use crate::codec::Codec;
 use crate::map::ValueMap;
-use crate::Error;
+use crate::{Error, SessionId};
+
+mod compress;
+pub(crate) use compress::Compression;
 
 /// Length of a CSRF token secret in bytes.
 pub(crate) const CSRF_LEN: usize = 32;
@@ -23,7 +26,7 @@ pub(crate) const CSRF_LEN: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Meta {
     /// Random 128-bit session id.
-    pub(crate) id: [u8; 16],
+    pub(crate) id: SessionId,
     /// Unix seconds when the session was created.
     pub(crate) created: i64,
     /// Unix seconds of the last write (for idle timeouts).
@@ -99,9 +102,9 @@ impl postcard::ser_flavors::Flavor for AppendVec {
 
 /// Splits a decrypted plaintext into its meta and (decompressed) body.
 ///
-/// A pointer carries no body; `Body::default()` stands in for it.
+/// A pointer carries no body: `None` then.
 pub(crate) fn decode(
-    codec: &Codec,
+    compression: &Compression,
     plaintext: &[u8],
     compressed: bool,
 ) -> Result<(Meta, Option<Body>), Error> {
@@ -109,14 +112,18 @@ pub(crate) fn decode(
     if rest.is_empty() && !compressed {
         return Ok((meta, None));
     }
-    let body = decode_body(codec, rest, compressed)?;
+    let body = decode_body(compression, rest, compressed)?;
     Ok((meta, Some(body)))
 }
 
-/// Decodes a body, decompressing it first when flagged (capped by the codec).
-pub(crate) fn decode_body(codec: &Codec, bytes: &[u8], compressed: bool) -> Result<Body, Error> {
+/// Decodes a body, decompressing it first when flagged (capped).
+pub(crate) fn decode_body(
+    compression: &Compression,
+    bytes: &[u8],
+    compressed: bool,
+) -> Result<Body, Error> {
     if compressed {
-        let inflated = codec.decompress(bytes)?;
+        let inflated = compression.unpack(bytes)?;
         body_from_bytes(&inflated)
     } else {
         body_from_bytes(bytes)
@@ -135,13 +142,12 @@ fn body_from_bytes(bytes: &[u8]) -> Result<Body, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Keyring;
 
     #[test]
     fn meta_and_body_round_trip() {
-        let codec = Codec::new(Keyring::generate());
+        let compression = Compression::default();
         let meta = Meta {
-            id: [3; 16],
+            id: SessionId::from_bytes([3; 16]),
             created: 1_700_000_000,
             last_active: 1_700_000_100,
             expires_at: 1_700_086_400,
@@ -151,10 +157,10 @@ mod tests {
         body.values.insert("user", &[1, 2, 3]);
         let mut plain = meta.encode().unwrap();
         plain.extend(body.encode().unwrap());
-        let (m, b) = decode(&codec, &plain, false).unwrap();
+        let (m, b) = decode(&compression, &plain, false).unwrap();
         assert_eq!(m, meta);
         assert_eq!(b.as_ref(), Some(&body));
-        let (_, none) = decode(&codec, &meta.encode().unwrap(), false).unwrap();
+        let (_, none) = decode(&compression, &meta.encode().unwrap(), false).unwrap();
         assert_eq!(none, None);
 
         let (joined, meta_len) = encode(&meta, &body).unwrap();
@@ -165,7 +171,7 @@ mod tests {
     #[test]
     fn size_bounds_hold_at_the_extremes() {
         let meta = Meta {
-            id: [0xff; 16],
+            id: SessionId::from_bytes([0xff; 16]),
             created: i64::MIN,
             last_active: i64::MAX,
             expires_at: i64::MIN,
@@ -182,15 +188,18 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        let codec = Codec::new(Keyring::generate()).with_max_decompressed(1024);
+        let compression = Compression {
+            max_decompressed: 1024,
+            ..Compression::default()
+        };
         for len in 0..64u8 {
             let junk: Vec<u8> = (0..len).map(|i| i.wrapping_mul(37) ^ len).collect();
-            let _ = decode(&codec, &junk, false);
-            let _ = decode(&codec, &junk, true);
+            let _ = decode(&compression, &junk, false);
+            let _ = decode(&compression, &junk, true);
         }
         let bomb = [0xff, 0xff, 0xff, 0x7f, 0, 0];
         assert!(matches!(
-            decode_body(&codec, &bomb, true),
+            decode_body(&compression, &bomb, true),
             Err(Error::DecompressionLimit { limit: 1024 })
         ));
     }

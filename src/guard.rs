@@ -1,0 +1,182 @@
+//! The size guard: how many bytes a value takes where it travels, whether it
+//! fits, and, when it does not, the body's move to the store.
+//!
+//! A browser keeps about 4096 bytes of a cookie's `name=value`; over the budget
+//! the body is sealed again, bound to the session id, for the store, and the
+//! cookie carries a sealed pointer (the meta alone) instead. The budget
+//! arithmetic lives here and nowhere else.
+
+use crate::codec::{self, Codec, Content};
+use crate::envelope::Compression;
+use crate::session::Carrier;
+use crate::store::StoreKey;
+use crate::{Error, SessionId};
+
+/// The byte budget of a sealed value, measured on the final text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Budget {
+    /// Most bytes of `name=value` (cookie) or of the value (header) a save writes.
+    limit: usize,
+    /// Length of the cookie name.
+    name_len: usize,
+    /// Longest text value a load looks at.
+    read_cap: usize,
+}
+
+impl Budget {
+    /// A budget of `limit` bytes for a cookie named with `name_len` bytes; `header_only`
+    /// when values only ever travel in a header.
+    pub(crate) fn new(limit: usize, name_len: usize, header_only: bool) -> Self {
+        let read_cap = if header_only {
+            limit
+        } else {
+            limit - name_len - 1
+        };
+        Budget {
+            limit,
+            name_len,
+            read_cap,
+        }
+    }
+
+    /// The configured limit.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Bytes a text value of `value_len` takes: `name=value` for a cookie, the value for a header.
+    pub(crate) fn size(&self, carrier: Carrier, value_len: usize) -> usize {
+        match carrier {
+            Carrier::Header => value_len,
+            Carrier::Cookie => self.name_len + 1 + value_len,
+        }
+    }
+
+    /// Refuses, before any decoding, a text value longer than a load looks at.
+    pub(crate) fn check_incoming(&self, value_len: usize) -> Result<(), Error> {
+        if value_len > self.read_cap {
+            return Err(Error::TooLarge {
+                what: "session value",
+                size: value_len,
+                limit: self.read_cap,
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses a text value of `value_len` that would not fit where it travels.
+    fn check_outgoing(
+        &self,
+        carrier: Carrier,
+        value_len: usize,
+        what: &'static str,
+    ) -> Result<(), Error> {
+        let size = self.size(carrier, value_len);
+        if size > self.limit {
+            return Err(Error::TooLarge {
+                what,
+                size,
+                limit: self.limit,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Where a sealed session goes.
+pub(crate) enum Placement {
+    /// The whole session, sealed for the cookie or header.
+    Inline(Vec<u8>),
+    /// Too big for the client: the body goes to the store.
+    Spill {
+        /// The sealed pointer (the meta alone) for the cookie or header.
+        pointer: Vec<u8>,
+        /// The body sealed again for the store, bound to the session id.
+        entry: Vec<u8>,
+    },
+}
+
+/// What the guard needs to decide: how to seal, pack and measure.
+pub(crate) struct Guard<'a> {
+    pub(crate) codec: &'a Codec,
+    pub(crate) compression: &'a Compression,
+    pub(crate) budget: &'a Budget,
+    pub(crate) cookie_name: &'a str,
+    pub(crate) has_store: bool,
+}
+
+impl Guard<'_> {
+    /// Seals `meta || body` inline when it fits the budget, else a pointer plus a store entry.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] when the session does not fit and no store is configured, or
+    /// when even the pointer would not fit; a body over the decompression cap.
+    pub(crate) fn place(
+        &self,
+        carrier: Carrier,
+        aad: &[u8],
+        id: SessionId,
+        meta: &[u8],
+        body: &[u8],
+    ) -> Result<Placement, Error> {
+        let packed = self.compression.pack(body)?;
+        let inline_len = codec::text_len(self.codec.sealed_len(meta.len() + packed.bytes.len()));
+        let content = Content {
+            compressed: packed.compressed,
+            pointer: false,
+        };
+        if self.budget.size(carrier, inline_len) <= self.budget.limit {
+            let raw = self
+                .codec
+                .seal_parts(aad, content, &[meta, &packed.bytes], None)?;
+            return Ok(Placement::Inline(raw));
+        }
+        if !self.has_store {
+            return Err(Error::TooLarge {
+                what: "session cookie (and no store is configured to hold the body)",
+                size: self.budget.size(carrier, inline_len),
+                limit: self.budget.limit,
+            });
+        }
+        let pointer_content = Content {
+            compressed: false,
+            pointer: true,
+        };
+        let pointer = self.codec.seal_parts(aad, pointer_content, &[meta], None)?;
+        self.budget
+            .check_outgoing(carrier, codec::text_len(pointer.len()), "pointer cookie")?;
+        let entry_aad = entry_context(self.cookie_name, id);
+        let entry = self
+            .codec
+            .seal_parts(&entry_aad, content, &[&packed.bytes], None)?;
+        Ok(Placement::Spill { pointer, entry })
+    }
+}
+
+/// AAD context of a store entry: the cookie name, a 0 byte (never in a cookie name), the id.
+pub(crate) fn entry_context(cookie_name: &str, id: SessionId) -> Vec<u8> {
+    let mut ctx = Vec::with_capacity(cookie_name.len() + 1 + 16);
+    ctx.extend_from_slice(cookie_name.as_bytes());
+    ctx.push(0x00);
+    ctx.extend_from_slice(id.as_bytes());
+    ctx
+}
+
+/// The store key a session's body is kept under.
+pub(crate) fn entry_key(id: SessionId) -> StoreKey {
+    StoreKey::from_bytes(*id.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_count_the_name_only_for_cookies() {
+        let b = Budget::new(4093, 7, false);
+        assert_eq!(b.size(Carrier::Cookie, 100), 108);
+        assert_eq!(b.size(Carrier::Header, 100), 100);
+        assert!(b.check_incoming(4085).is_ok());
+        assert!(b.check_incoming(4086).is_err());
+    }
+}
