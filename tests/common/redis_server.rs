@@ -5,11 +5,14 @@
 //! `#[path = "common/redis_server.rs"] mod redis_server;` (or from a
 //! `tests/common/mod.rs` as `pub mod redis_server;`).
 //!
-//! When `redis-server` is not on `PATH`, [`RedisServer::start`] prints
-//! `skipped: redis-server not installed` and returns `None`, so the test can
-//! return early and pass; with `SEALED_SESSION_REQUIRE_REDIS=1` (set in CI) it
-//! panics instead, so CI never skips silently.
+//! When `redis-server` is not on `PATH`, [`RedisServer::start`] panics with an
+//! install hint, unless `SEALED_SESSION_SKIP_SERVERS=1` asks to skip: then it
+//! prints a SKIPPED line past the output capture and returns `None`, so the test
+//! returns early (see `servers.rs`).
 #![allow(dead_code)]
+
+#[path = "servers.rs"]
+mod servers;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -17,9 +20,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// Set to `1` to turn a missing `redis-server` into a test failure.
-pub const REQUIRE_ENV: &str = "SEALED_SESSION_REQUIRE_REDIS";
 
 /// How long a starting server may take to answer `PING`.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,18 +33,14 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts a server on a free port, or returns `None` (after printing the skip
-    /// line) when `redis-server` is not installed and `SEALED_SESSION_REQUIRE_REDIS`
-    /// is not `1`.
+    /// Starts a server on a free port, or returns `None` (after printing the SKIPPED
+    /// line) when `redis-server` is not installed and `SEALED_SESSION_SKIP_SERVERS=1`.
     ///
     /// # Panics
-    /// If the server does not start, or it is missing while required.
+    /// If the server does not start, or it is missing and skipping was not asked for.
     pub fn start() -> Option<RedisServer> {
         let Some(binary) = find_on_path("redis-server") else {
-            if std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1") {
-                panic!("redis-server not installed, but {REQUIRE_ENV}=1 requires it");
-            }
-            println!("skipped: redis-server not installed");
+            servers::missing("redis-server", "apt-get install -y redis-server");
             return None;
         };
         let mut server = RedisServer {
