@@ -20,6 +20,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue};
+use sealed_session::store::MemoryStore;
 use sealed_session::{headers, Algorithm, Clock, Codec, Error, Keyring, SessionConfig, Transport};
 
 /// The secret of the v1 vectors' plain (non-session) values: 32 × 0x01.
@@ -309,10 +310,11 @@ pub fn roundtrip(data: &[u8]) {
         Err(e) => panic!("seal failed: {e}"),
     }
 
-    // 2. The session path: insert, save into a Set-Cookie, load it back.
+    // 2. The session path: insert, save into a Set-Cookie, load it back (a body
+    // over the cookie budget goes to the store and comes back from it).
     let mut builder = SessionConfig::builder(keyring)
         .cookie_name(input.cookie_name.clone())
-        .cookie_budget(64 * 1024)
+        .store(MemoryStore::new())
         .max_decompressed(64 * 1024);
     builder = match input.compression {
         Some(t) => builder.compression_threshold(t),

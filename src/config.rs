@@ -12,7 +12,7 @@ use cookie::{Cookie, SameSite};
 use http::HeaderName;
 
 use crate::envelope::Compression;
-use crate::guard::Budget;
+use crate::guard::{Budget, BROWSER_LIMIT};
 use crate::store::SessionStore;
 use crate::{Algorithm, Clock, Codec, Error, Expiry, Keyring};
 
@@ -444,9 +444,12 @@ impl SessionConfigBuilder {
     /// Validates and builds.
     ///
     /// # Errors
-    /// [`Error::Config`] for: an empty or invalid cookie name; `__Host-` without Secure,
-    /// `Path=/` and no Domain; `__Secure-` without Secure; `SameSite=None` without Secure;
-    /// a budget under 256 bytes.
+    /// [`Error::Config`] for: an empty or invalid cookie name; `__Host-` (in any case)
+    /// without Secure, `Path=/` and no Domain; `__Secure-` without Secure;
+    /// `SameSite=None` without Secure; a budget under 256 or over 4096 bytes; a path or
+    /// domain with `;` or control characters; a zero lifetime or idle timeout.
+    /// [`Error::InvalidKey`] when two secrets derive the same key id for the chosen
+    /// algorithm and purpose.
     pub fn build(self) -> Result<SessionConfig, Error> {
         let name = &self.cookie_name;
         if name.is_empty() || !name.bytes().all(is_token_byte) {
@@ -457,7 +460,9 @@ impl SessionConfigBuilder {
         if name.len() > 64 {
             return Err(Error::Config("cookie name is over 64 bytes".into()));
         }
-        if name.starts_with("__Host-") {
+        // Browsers match the prefixes case-insensitively (RFC 6265bis §4.1.3).
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with("__host-") {
             if !self.secure {
                 return Err(Error::Config("the __Host- prefix requires Secure".into()));
             }
@@ -471,7 +476,7 @@ impl SessionConfigBuilder {
                 return Err(Error::Config("the __Host- prefix forbids a Domain".into()));
             }
         }
-        if name.starts_with("__Secure-") && !self.secure {
+        if lower.starts_with("__secure-") && !self.secure {
             return Err(Error::Config("the __Secure- prefix requires Secure".into()));
         }
         if self.same_site == SameSite::None && !self.secure {
@@ -483,26 +488,41 @@ impl SessionConfigBuilder {
                 self.budget
             )));
         }
-        if self.path.is_empty() || !self.path.starts_with('/') || self.path.contains(';') {
+        if self.budget > BROWSER_LIMIT {
             return Err(Error::Config(format!(
-                "cookie path {:?} must start with / and contain no ';'",
+                "cookie budget {} is over the {BROWSER_LIMIT} bytes of name=value browsers keep \
+                 (larger cookies are dropped without a word)",
+                self.budget
+            )));
+        }
+        // RFC 6265 §4.1.1: a path is any CHAR except controls and ';'.
+        if self.path.is_empty()
+            || !self.path.starts_with('/')
+            || self.path.bytes().any(|b| b == b';' || b.is_ascii_control())
+        {
+            return Err(Error::Config(format!(
+                "cookie path {:?} must start with / and contain no ';' or control characters \
+                 (CR, LF, NUL, ...)",
                 self.path
             )));
         }
         if let Some(d) = &self.domain {
-            if d.is_empty() || d.contains([';', ' ', ',']) {
+            if d.is_empty()
+                || d.bytes()
+                    .any(|b| b"; ,".contains(&b) || b.is_ascii_control())
+            {
                 return Err(Error::Config(format!("cookie domain {d:?} is not valid")));
             }
         }
+        self.expiry.validate()?;
         let mut keyring = self.keyring;
         if let Some(a) = self.algorithm {
-            keyring = keyring.with_algorithm(a);
+            keyring = keyring.try_with_algorithm(a)?;
         }
         if let Some(p) = self.purpose {
-            keyring = keyring.with_purpose(p);
+            keyring = keyring.try_with_purpose(p)?;
         }
-        let header_only = matches!(self.transport, Transport::Header(_));
-        let budget = Budget::new(self.budget, name.len(), header_only);
+        let budget = Budget::new(self.budget, name.len());
         let codec = Codec::new(keyring);
         let cookie = CookieSpec::new(
             self.cookie_name,

@@ -82,6 +82,21 @@ impl Expiry {
         self.persistent
     }
 
+    /// Refuses a policy no session could live under.
+    pub(crate) fn validate(&self) -> Result<(), crate::Error> {
+        if self.absolute.is_zero() {
+            return Err(crate::Error::Config(
+                "the absolute session lifetime is zero: every session would expire at once".into(),
+            ));
+        }
+        if self.idle.is_some_and(|i| i.is_zero()) {
+            return Err(crate::Error::Config(
+                "the idle timeout is zero: every session would expire at once".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The absolute end of a session created at `created` (unix seconds).
     fn absolute_end(&self, created: i64) -> i64 {
         created.saturating_add(secs(self.absolute))

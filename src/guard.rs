@@ -12,6 +12,13 @@ use crate::session::Carrier;
 use crate::store::StoreKey;
 use crate::{Error, SessionId};
 
+/// Most bytes of a cookie's `name=value` a browser keeps (RFC 6265 §6.1 asks for at
+/// least 4096; browsers drop larger cookies without a word). A save never writes
+/// more than the configured budget, which is at most this; a load accepts up to
+/// this whatever the budget, so lowering the budget in a deploy refuses none of
+/// the cookies already out there.
+pub(crate) const BROWSER_LIMIT: usize = 4096;
+
 /// The byte budget of a sealed value, measured on the final text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Budget {
@@ -19,24 +26,16 @@ pub(crate) struct Budget {
     limit: usize,
     /// Length of the cookie name.
     name_len: usize,
-    /// Longest text value a load looks at.
-    read_cap: usize,
 }
 
+const _: () = assert!(crate::config::DEFAULT_COOKIE_BUDGET <= BROWSER_LIMIT);
+
 impl Budget {
-    /// A budget of `limit` bytes for a cookie named with `name_len` bytes; `header_only`
-    /// when values only ever travel in a header.
-    pub(crate) fn new(limit: usize, name_len: usize, header_only: bool) -> Self {
-        let read_cap = if header_only {
-            limit
-        } else {
-            limit - name_len - 1
-        };
-        Budget {
-            limit,
-            name_len,
-            read_cap,
-        }
+    /// A budget of `limit` bytes (at most [`BROWSER_LIMIT`], checked by the config
+    /// builder) for a cookie named with `name_len` bytes.
+    pub(crate) fn new(limit: usize, name_len: usize) -> Self {
+        debug_assert!(limit <= BROWSER_LIMIT);
+        Budget { limit, name_len }
     }
 
     /// The configured limit.
@@ -52,13 +51,16 @@ impl Budget {
         }
     }
 
-    /// Refuses, before any decoding, a text value longer than a load looks at.
-    pub(crate) fn check_incoming(&self, value_len: usize) -> Result<(), Error> {
-        if value_len > self.read_cap {
+    /// Refuses, before any decoding, a value that came by `carrier` and takes more
+    /// than a browser keeps. Every value a save writes passes (it is within the
+    /// budget, which is within the browser's limit), whatever budget wrote it.
+    pub(crate) fn check_incoming(&self, carrier: Carrier, value_len: usize) -> Result<(), Error> {
+        let size = self.size(carrier, value_len);
+        if size > BROWSER_LIMIT {
             return Err(Error::TooLarge {
                 what: "session value",
-                size: value_len,
-                limit: self.read_cap,
+                size,
+                limit: BROWSER_LIMIT,
             });
         }
         Ok(())
@@ -173,10 +175,15 @@ mod tests {
 
     #[test]
     fn sizes_count_the_name_only_for_cookies() {
-        let b = Budget::new(4093, 7, false);
+        let b = Budget::new(4093, 7);
         assert_eq!(b.size(Carrier::Cookie, 100), 108);
         assert_eq!(b.size(Carrier::Header, 100), 100);
-        assert!(b.check_incoming(4085).is_ok());
-        assert!(b.check_incoming(4086).is_err());
+        assert!(b.check_incoming(Carrier::Cookie, 4088).is_ok());
+        assert!(b.check_incoming(Carrier::Cookie, 4089).is_err());
+        assert!(b.check_incoming(Carrier::Header, 4096).is_ok());
+        assert!(b.check_incoming(Carrier::Header, 4097).is_err());
+        // A lower budget still reads what a higher one wrote.
+        let low = Budget::new(1024, 7);
+        assert!(low.check_incoming(Carrier::Cookie, 4088).is_ok());
     }
 }

@@ -138,7 +138,13 @@ pub fn describe(config: &SessionConfig, value: &str) -> Result<Description, Erro
 /// Any open error, [`Error::Expired`], [`Error::MissingInStore`], [`Error::Store`].
 pub async fn open(config: &SessionConfig, value: &str) -> Result<Session, Error> {
     let aad = config.cookie_name().as_bytes();
-    let loaded = match unseal(config, aad, value.trim(), config.clock().unix())? {
+    let loaded = match unseal(
+        config,
+        Carrier::Cookie,
+        aad,
+        value.trim(),
+        config.clock().unix(),
+    )? {
         Unsealed::Whole(loaded) => loaded,
         Unsealed::Pointer(pointer) => fetch_body(config, pointer).await?,
     };

@@ -203,21 +203,43 @@ impl Keyring {
     ///
     /// Switching algorithm changes every key id: values sealed under the old
     /// algorithm no longer open.
+    ///
+    /// # Panics
+    /// If two secrets' 4-byte key ids collide under the new algorithm (about one
+    /// chance in 2³² per pair of secrets). [`SessionConfigBuilder::algorithm`](crate::SessionConfigBuilder::algorithm)
+    /// reports that as an error instead.
     pub fn with_algorithm(self, algorithm: Algorithm) -> Self {
-        let Keyring {
-            secrets, purpose, ..
-        } = self;
-        Self::derive(secrets, algorithm, purpose).expect("secrets were validated")
+        self.try_with_algorithm(algorithm)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The same secrets, with keys derived for another purpose (domain separation).
     ///
     /// Values sealed for one purpose never open under another, even with the same secrets.
+    ///
+    /// # Panics
+    /// If two secrets' 4-byte key ids collide under the new purpose (about one chance
+    /// in 2³² per pair of secrets). [`SessionConfigBuilder::purpose`](crate::SessionConfigBuilder::purpose)
+    /// reports that as an error instead.
     pub fn with_purpose(self, purpose: impl Into<String>) -> Self {
+        self.try_with_purpose(purpose)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Keyring::with_algorithm`] that reports a key id collision as an error.
+    pub(crate) fn try_with_algorithm(self, algorithm: Algorithm) -> Result<Self, Error> {
+        let Keyring {
+            secrets, purpose, ..
+        } = self;
+        Self::derive(secrets, algorithm, purpose)
+    }
+
+    /// [`Keyring::with_purpose`] that reports a key id collision as an error.
+    pub(crate) fn try_with_purpose(self, purpose: impl Into<String>) -> Result<Self, Error> {
         let Keyring {
             secrets, algorithm, ..
         } = self;
-        Self::derive(secrets, algorithm, purpose.into()).expect("secrets were validated")
+        Self::derive(secrets, algorithm, purpose.into())
     }
 
     /// The algorithm the keys were derived for.
@@ -266,12 +288,22 @@ impl Keyring {
     ) -> Result<Self, Error> {
         let mut keys: Vec<DerivedKey> = Vec::with_capacity(secrets.len());
         for (i, secret) in secrets.iter().enumerate() {
-            let key = derive_key(secret, algorithm, &purpose);
-            if keys.iter().any(|k| k.id == key.id) {
+            if let Some(j) = secrets[..i].iter().position(|earlier| earlier == secret) {
                 return Err(Error::InvalidKey(format!(
-                    "secret #{} repeats an earlier secret (same key id {:08x})",
+                    "secret #{} repeats secret #{}",
                     i + 1,
-                    key.id
+                    j + 1
+                )));
+            }
+            let key = derive_key(secret, algorithm, &purpose);
+            if let Some(j) = keys.iter().position(|k| k.id == key.id) {
+                return Err(Error::InvalidKey(format!(
+                    "secrets #{} and #{} derive the same key id {:08x} for {algorithm} and \
+                     purpose {purpose:?} (a 1 in 2^32 chance): generate another secret for #{}",
+                    j + 1,
+                    i + 1,
+                    key.id,
+                    i + 1
                 )));
             }
             keys.push(key);
@@ -373,7 +405,32 @@ mod tests {
     fn empty_and_duplicate_are_refused() {
         assert!(Keyring::new(Vec::<Vec<u8>>::new()).is_err());
         let err = Keyring::new([[1u8; 32], [1u8; 32]]).unwrap_err();
-        assert!(err.to_string().contains("repeats"), "{err}");
+        assert!(err.to_string().contains("repeats secret #1"), "{err}");
+    }
+
+    /// Two distinct secrets whose key ids collide (found by a birthday search over
+    /// 32-byte big-endian counters: 0x16cf and 0x27c0b share id 7438dea5 for
+    /// AES-256-GCM-SIV and purpose "session"; 0x71ed and 0x21064 share a1654625
+    /// under purpose "csrf" only).
+    fn counter(n: u32) -> [u8; 32] {
+        let mut s = [0u8; 32];
+        s[28..].copy_from_slice(&n.to_be_bytes());
+        s
+    }
+
+    #[test]
+    fn a_key_id_collision_says_to_generate_another_secret() {
+        let err = Keyring::new([counter(0x16cf), counter(0x27c0b)]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("7438dea5") && text.contains("generate another secret"),
+            "{text}"
+        );
+        assert!(!text.contains("repeats"), "{text}");
+        // Distinct under the default purpose, colliding under another: an error, no panic.
+        let ring = Keyring::new([counter(0x71ed), counter(0x21064)]).unwrap();
+        let err = ring.try_with_purpose("csrf").unwrap_err();
+        assert!(err.to_string().contains("generate another secret"), "{err}");
     }
 
     #[test]

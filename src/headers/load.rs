@@ -10,7 +10,7 @@ use http::{HeaderMap, Uri};
 use super::read::{candidates, fingerprint_context, Candidates};
 use crate::envelope::{self, Meta};
 use crate::guard;
-use crate::session::{Admission, Arrival, Loaded, Residence, Snapshot};
+use crate::session::{Admission, Arrival, Carrier, Loaded, Residence, Snapshot};
 use crate::{codec, Error, Session, SessionConfig};
 
 /// Where a load stands once everything that needs no store is done.
@@ -55,7 +55,7 @@ pub(crate) fn start_load(config: &SessionConfig, headers: &HeaderMap, uri: &Uri)
         .unwrap_or(config.cookie_name().as_bytes());
     let mut first_error = None;
     for (index, value) in found.values().iter().enumerate() {
-        match unseal(config, aad, value, now) {
+        match unseal(config, found.carrier, aad, value, now) {
             Ok(Unsealed::Whole(loaded)) => {
                 let arrival = Arrival::loaded(found.carrier, context, loaded.old_key);
                 return LoadStep::Done(Session::loaded(loaded, arrival));
@@ -117,7 +117,9 @@ impl BodyFetch {
                     first_error.get_or_insert(e);
                 }
             }
-            next = rest.next().map(|value| unseal(config, aad, value, now));
+            next = rest
+                .next()
+                .map(|value| unseal(config, found.carrier, aad, value, now));
         }
         Ok(fresh(config, now, &found, context, first_error))
     }
@@ -144,11 +146,12 @@ fn fresh(
 /// Checks the size, decodes, authenticates and decrypts a value, then decodes it.
 pub(crate) fn unseal(
     config: &SessionConfig,
+    carrier: Carrier,
     aad: &[u8],
     value: &str,
     now: i64,
 ) -> Result<Unsealed, Error> {
-    config.budget().check_incoming(value.len())?;
+    config.budget().check_incoming(carrier, value.len())?;
     let opened = config.codec().open_bytes(aad, codec::decode_text(value)?)?;
     let snapshot = Snapshot {
         plaintext: opened.plaintext,

@@ -1,7 +1,13 @@
 //! What a request brings: the session values to try (from the Cookie header or
 //! the configured header) and the AAD context of a fingerprint.
+//!
+//! The Cookie header is read from its bytes, pair by pair: browsers send other
+//! cookies' values as raw UTF-8 (`lang=español`) and some clients send junk, and
+//! no neighbour, whatever bytes it holds and wherever it stands, may hide ours.
+//! Pairs are split on `;` and only a pair that starts with our name is parsed,
+//! the way the `cookie` crate parses it; the work per request is bounded by
+//! [`MAX_COOKIE_PAIRS`].
 
-use cookie::Cookie;
 use http::header::COOKIE;
 use http::{HeaderMap, Uri};
 
@@ -11,6 +17,11 @@ use crate::SessionConfig;
 
 /// At most this many same-named values are tried, bounding the work one request can cause.
 pub(crate) const MAX_CANDIDATES: usize = 4;
+
+/// At most this many `;`-separated pairs are looked at over all Cookie headers of a
+/// request (browsers keep at most a few hundred cookies per site), so a header of
+/// 100,000 tiny cookies costs a bounded scan, not a parse of each.
+pub(crate) const MAX_COOKIE_PAIRS: usize = 1024;
 
 /// The values a request brought, in request order: at most [`MAX_CANDIDATES`] of
 /// them are kept (on the stack) and tried.
@@ -73,19 +84,49 @@ pub(crate) fn candidates<'h>(config: &SessionConfig, headers: &'h HeaderMap) -> 
     }
     let mut found = Candidates::new(Carrier::Cookie);
     let name = config.cookie_name();
-    'headers: for header in headers.get_all(COOKIE) {
-        let Ok(text) = header.to_str() else { continue };
-        for cookie in Cookie::split_parse(text).flatten() {
-            if cookie.name() == name {
-                if let Some(v) = cookie.value_raw() {
-                    if !found.push(v) {
-                        break 'headers;
-                    }
-                }
-            }
+    let mut budget = MAX_COOKIE_PAIRS;
+    for header in headers.get_all(COOKIE) {
+        if !cookie_values(header.as_bytes(), name, &mut budget, &mut found) {
+            break;
         }
     }
     found
+}
+
+/// Pushes the values of the pairs named `name` in one Cookie header, reading at most
+/// `budget` pairs; returns false once no more values are wanted.
+fn cookie_values<'h>(
+    header: &'h [u8],
+    name: &str,
+    budget: &mut usize,
+    found: &mut Candidates<'h>,
+) -> bool {
+    for pair in header.split(|&b| b == b';') {
+        if *budget == 0 {
+            return false;
+        }
+        *budget -= 1;
+        // Cheap first: a pair that does not even contain our name is not parsed.
+        if !contains(pair, name.as_bytes()) {
+            continue;
+        }
+        // Parse the pair as the `cookie` crate does (the name and the value trimmed,
+        // split at the first `=`); a pair that is not UTF-8 cannot be ours.
+        let Ok(pair) = std::str::from_utf8(pair) else {
+            continue;
+        };
+        if let Some((n, value)) = pair.trim().split_once('=') {
+            if n.trim() == name && !found.push(value.trim()) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// True when `needle` (non-empty) occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.len() >= needle.len() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// The AAD context when a fingerprint is configured: cookie name, 0x01, fingerprint.
@@ -100,4 +141,83 @@ pub(crate) fn fingerprint_context(
     ctx.push(0x01);
     ctx.extend(f(headers, uri));
     Some(ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ours(header: &[u8]) -> Vec<String> {
+        let mut found = Candidates::new(Carrier::Cookie);
+        let mut budget = MAX_COOKIE_PAIRS;
+        cookie_values(header, "session", &mut budget, &mut found);
+        found.values().iter().map(|v| v.to_string()).collect()
+    }
+
+    fn the_cookie_crates(header: &str) -> Vec<String> {
+        cookie::Cookie::split_parse(header)
+            .flatten()
+            .filter(|c| c.name() == "session")
+            .filter_map(|c| c.value_raw().map(str::to_owned))
+            .take(MAX_CANDIDATES)
+            .collect()
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("session".to_owned()),
+            Just("sessions".to_owned()),
+            Just("xsession".to_owned()),
+            Just("ses".to_owned()),
+            "[a-z]{1,6}",
+            "[ \t\u{a0}]{0,2}session[ \t]{0,2}",
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9_=\"\\- \t\u{e9}\u{65e5}]{0,12}"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// On any valid header the scan finds exactly the values the `cookie` crate does.
+        #[test]
+        fn agrees_with_the_cookie_crate(
+            pairs in proptest::collection::vec((name(), value(), "[ ;]{0,2}"), 0..12),
+        ) {
+            let header: String = pairs
+                .iter()
+                .map(|(n, v, sep)| format!("{n}={v}{sep}"))
+                .collect::<Vec<_>>()
+                .join(";");
+            prop_assert_eq!(ours(header.as_bytes()), the_cookie_crates(&header));
+        }
+
+        /// Bytes that are not UTF-8, anywhere around our pair, never hide it.
+        #[test]
+        fn junk_around_ours_never_hides_it(
+            before in proptest::collection::vec(any::<u8>(), 0..40),
+            after in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let strip = |b: &[u8]| b.iter().copied().filter(|&c| c != b';').collect::<Vec<u8>>();
+            let mut header = strip(&before);
+            header.extend_from_slice(b"; session=AbC-_1; ");
+            header.extend_from_slice(&strip(&after));
+            prop_assert_eq!(ours(&header), vec!["AbC-_1".to_owned()]);
+        }
+    }
+
+    #[test]
+    fn the_scan_is_bounded() {
+        let mut header = "a=; ".repeat(100_000).into_bytes();
+        header.extend_from_slice(b"session=late");
+        assert!(
+            ours(&header).is_empty(),
+            "pairs past the limit are not read"
+        );
+        let mut header = "a=; ".repeat(MAX_COOKIE_PAIRS - 1).into_bytes();
+        header.extend_from_slice(b"session=last");
+        assert_eq!(ours(&header), vec!["last".to_owned()]);
+    }
 }
