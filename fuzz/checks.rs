@@ -446,14 +446,28 @@ pub fn cookie_header(data: &[u8]) -> sealed_session::Session {
 
 // ---------------------------------------------------------------- envelope
 
-/// `envelope`: arbitrary "decrypted" plaintext through the envelope decoder and
-/// decompressor, both with and without the compressed flag. Never panics; the
-/// allocation bound is enforced by libFuzzer (`-malloc_limit_mb`, `-rss_limit_mb`).
-pub fn envelope(data: &[u8]) -> [Result<usize, Error>; 2] {
-    [false, true].map(|compressed| {
-        let r =
-            sealed_session::testing::decode_envelope(ENVELOPE_MAX_DECOMPRESSED, data, compressed);
-        if let Err(Error::DecompressionLimit { limit }) = &r {
+/// `envelope`: arbitrary "decrypted" plaintext through the envelope decoders of
+/// format v1 and v2 and the decompressor: inline with and without the compressed
+/// flag, and as a pointer. Never panics; the allocation bound is enforced by
+/// libFuzzer (`-malloc_limit_mb`, `-rss_limit_mb`).
+pub fn envelope(data: &[u8]) -> [Result<usize, Error>; 6] {
+    const CASES: [(u8, bool, bool); 6] = [
+        (1, false, false),
+        (1, true, false),
+        (1, false, true),
+        (2, false, false),
+        (2, true, false),
+        (2, false, true),
+    ];
+    CASES.map(|(version, compressed, pointer)| {
+        let r = sealed_session::testing::decode_envelope(
+            version,
+            ENVELOPE_MAX_DECOMPRESSED,
+            data,
+            compressed,
+            pointer,
+        );
+        if let Err(Error::DecompressionLimit { limit, .. }) = &r {
             assert_eq!(*limit, ENVELOPE_MAX_DECOMPRESSED);
         }
         r

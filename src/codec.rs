@@ -1,7 +1,7 @@
 //! Seal and open bytes: the AEAD and the clear wire header, nothing else.
 //!
 //! ```text
-//! 0      1 byte   version = 1
+//! 0      1 byte   version: 1 (read only) or 2 (written); the envelope inside differs
 //! 1      1 byte   flags: bits 0-1 algorithm (0 AES-256-GCM-SIV, 1 XChaCha20-Poly1305)
 //!                        bit 2 compressed, bit 3 pointer (body lives in the store)
 //!                        bits 4-7 must be 0
@@ -23,8 +23,11 @@ use rand::RngCore as _;
 use crate::keyring::{Cipher, KEY_ID_LEN};
 use crate::{Algorithm, Error, Keyring};
 
-/// Format version written and read by this build (byte 0).
-pub(crate) const VERSION: u8 = 1;
+/// Format versions this build reads (byte 0); the last is the one it writes. The
+/// outer format (this header, the nonce, the tag, the AAD) is the same for both.
+pub(crate) const VERSIONS: [u8; 2] = [crate::envelope::V1, crate::envelope::V2];
+/// The format version this build writes.
+pub(crate) const VERSION: u8 = crate::envelope::V2;
 /// Bytes before the nonce: version, flags, key id.
 pub(crate) const HEADER_LEN: usize = 2 + KEY_ID_LEN;
 /// AEAD tag length, the same for both algorithms (RFC 8452 §4; RFC 8439 §2.8).
@@ -62,13 +65,27 @@ pub struct Header {
     pub key_id: u32,
 }
 
-/// What the envelope says about the bytes it hands to the codec (flag bits 2 and 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What the envelope says about the bytes it hands to the codec: its format version
+/// (byte 0) and flag bits 2 and 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Content {
+    /// The envelope format version.
+    pub(crate) version: u8,
     /// The envelope's body is compressed.
     pub(crate) compressed: bool,
     /// The value carries no body: it points at a store entry.
     pub(crate) pointer: bool,
+}
+
+impl Default for Content {
+    /// The current version, uncompressed, inline.
+    fn default() -> Self {
+        Content {
+            version: VERSION,
+            compressed: false,
+            pointer: false,
+        }
+    }
 }
 
 impl Header {
@@ -77,7 +94,7 @@ impl Header {
         if raw.len() < HEADER_LEN {
             return Err(Error::Truncated { len: raw.len() });
         }
-        if raw[0] != VERSION {
+        if !VERSIONS.contains(&raw[0]) {
             return Err(Error::UnsupportedVersion(raw[0]));
         }
         let flags = raw[1];
@@ -96,6 +113,15 @@ impl Header {
         })
     }
 
+    /// The content flags (and version) the envelope set.
+    pub(crate) fn content(&self) -> Content {
+        Content {
+            version: self.version,
+            compressed: self.compressed,
+            pointer: self.pointer,
+        }
+    }
+
     /// The header of a value sealed now by `algorithm`'s key `key_id`.
     fn new(algorithm: Algorithm, content: Content, key_id: u32) -> Self {
         let mut flags = algorithm.wire_id();
@@ -106,7 +132,7 @@ impl Header {
             flags |= FLAG_POINTER;
         }
         Header {
-            version: VERSION,
+            version: content.version,
             algorithm,
             compressed: content.compressed,
             pointer: content.pointer,

@@ -7,11 +7,13 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use cookie::{Cookie, SameSite};
 use http::HeaderName;
 
 use crate::envelope::Compression;
+use crate::expiry::Rules;
 use crate::guard::{Budget, BROWSER_LIMIT};
 use crate::store::SessionStore;
 use crate::{Algorithm, Clock, Codec, Error, Expiry, Keyring};
@@ -39,22 +41,42 @@ pub enum Transport {
     CookieOrHeader(HeaderName),
 }
 
+/// Default cap on a session body kept in the store: 1 MiB.
+pub(crate) const DEFAULT_MAX_STORE_BODY: usize = 1024 * 1024;
+
+/// How a request fingerprint binds the session (see
+/// [`SessionConfigBuilder::fingerprint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum FingerprintMode {
+    /// Bound into the seal: a cookie replayed under another fingerprint does not open.
+    #[default]
+    Strict,
+    /// Only logged: the session opens, a WARN line says its fingerprint changed, and
+    /// [`Session::fingerprint_changed`](crate::Session::fingerprint_changed) is true (for
+    /// users whose fingerprint moves, e.g. mobile IPs, where strict binding logs them out).
+    LogOnly,
+}
+
 /// A request-derived context bound into the AAD (e.g. a hash of User-Agent, a tenant id).
 pub(crate) type Fingerprint = Arc<dyn Fn(&http::HeaderMap, &http::Uri) -> Vec<u8> + Send + Sync>;
 
 struct Inner {
     codec: Codec,
     compression: Compression,
+    store_compression: Compression,
     budget: Budget,
     cookie: CookieSpec,
-    expiry: Expiry,
+    rules: Rules,
     transport: Transport,
     create_on_missing: bool,
     always_save: bool,
     store: Option<Arc<dyn SessionStore>>,
     clock: Clock,
     fingerprint: Option<Fingerprint>,
+    fingerprint_mode: FingerprintMode,
     ignore_paths: Vec<String>,
+    passive_paths: Vec<String>,
 }
 
 /// A validated session configuration. Cheap to clone (an `Arc`).
@@ -78,13 +100,14 @@ impl fmt::Debug for SessionConfig {
         f.debug_struct("SessionConfig")
             .field("codec", &i.codec)
             .field("cookie", &i.cookie)
-            .field("expiry", &i.expiry)
+            .field("rules", &i.rules)
             .field("budget", &i.budget.limit())
             .field("transport", &i.transport)
             .field("create_on_missing", &i.create_on_missing)
             .field("always_save", &i.always_save)
             .field("store", &i.store.is_some())
             .field("ignore_paths", &i.ignore_paths)
+            .field("passive_paths", &i.passive_paths)
             .finish_non_exhaustive()
     }
 }
@@ -107,6 +130,7 @@ impl SessionConfig {
             algorithm: None,
             purpose: None,
             compression: Compression::default(),
+            max_store_body: DEFAULT_MAX_STORE_BODY,
             cookie_name: DEFAULT_COOKIE_NAME.to_owned(),
             path: "/".to_owned(),
             domain: None,
@@ -114,6 +138,8 @@ impl SessionConfig {
             http_only: true,
             same_site: SameSite::Lax,
             expiry: Expiry::default(),
+            max_lifetime: None,
+            max_idle: None,
             budget: DEFAULT_COOKIE_BUDGET,
             transport: Transport::Cookie,
             create_on_missing: true,
@@ -121,7 +147,9 @@ impl SessionConfig {
             store: None,
             clock: Clock::system(),
             fingerprint: None,
+            fingerprint_mode: FingerprintMode::Strict,
             ignore_paths: Vec::new(),
+            passive_paths: Vec::new(),
         }
     }
 
@@ -140,9 +168,9 @@ impl SessionConfig {
         &self.inner.transport
     }
 
-    /// The expiry policy.
-    pub(crate) fn expiry(&self) -> Expiry {
-        self.inner.expiry
+    /// The expiry rules: the default policy and the ceilings.
+    pub(crate) fn rules(&self) -> &Rules {
+        &self.inner.rules
     }
 
     /// The store for big sessions, if any.
@@ -155,8 +183,14 @@ impl SessionConfig {
         &self.inner.clock
     }
 
+    /// Compression and the decompression cap for values that travel in a cookie or header.
     pub(crate) fn compression(&self) -> &Compression {
         &self.inner.compression
+    }
+
+    /// Compression and the cap for bodies kept in the store.
+    pub(crate) fn store_compression(&self) -> &Compression {
+        &self.inner.store_compression
     }
 
     pub(crate) fn budget(&self) -> &Budget {
@@ -179,15 +213,18 @@ impl SessionConfig {
         self.inner.fingerprint.as_ref()
     }
 
+    pub(crate) fn fingerprint_mode(&self) -> FingerprintMode {
+        self.inner.fingerprint_mode
+    }
+
+    /// True when requests to this path do not count as activity.
+    pub(crate) fn is_passive_path(&self, path: &str) -> bool {
+        matches_any(&self.inner.passive_paths, path)
+    }
+
     /// True when the layer skips sessions for this path (no crypto, no store, no Set-Cookie).
     pub fn is_ignored_path(&self, path: &str) -> bool {
-        self.inner
-            .ignore_paths
-            .iter()
-            .any(|p| match p.strip_suffix('*') {
-                Some(prefix) => path.starts_with(prefix),
-                None => path == p,
-            })
+        matches_any(&self.inner.ignore_paths, path)
     }
 }
 
@@ -272,6 +309,7 @@ pub struct SessionConfigBuilder {
     algorithm: Option<Algorithm>,
     purpose: Option<String>,
     compression: Compression,
+    max_store_body: usize,
     cookie_name: String,
     path: String,
     domain: Option<String>,
@@ -279,6 +317,8 @@ pub struct SessionConfigBuilder {
     http_only: bool,
     same_site: SameSite,
     expiry: Expiry,
+    max_lifetime: Option<Duration>,
+    max_idle: Option<Duration>,
     budget: usize,
     transport: Transport,
     create_on_missing: bool,
@@ -286,7 +326,9 @@ pub struct SessionConfigBuilder {
     store: Option<Arc<dyn SessionStore>>,
     clock: Clock,
     fingerprint: Option<Fingerprint>,
+    fingerprint_mode: FingerprintMode,
     ignore_paths: Vec<String>,
+    passive_paths: Vec<String>,
 }
 
 impl fmt::Debug for SessionConfigBuilder {
@@ -366,9 +408,20 @@ impl SessionConfigBuilder {
         self
     }
 
-    /// Cap on a decompressed body (default 64 KiB).
+    /// Cap on what the body of a value that travels in a cookie or header may
+    /// decompress to (default 64 KiB): a bigger claim is refused before any
+    /// allocation. Bodies kept in the store have their own cap, [`max_store_body`](Self::max_store_body).
     pub fn max_decompressed(mut self, bytes: usize) -> Self {
         self.compression.max_decompressed = bytes;
+        self
+    }
+
+    /// Cap on a session body kept in the store (default 1 MiB): a session whose data
+    /// grows past it cannot be saved ([`Error::TooLarge`] naming this cap; the client
+    /// keeps its previous session). Separate from [`max_decompressed`](Self::max_decompressed),
+    /// which bounds what a cookie may expand to.
+    pub fn max_store_body(mut self, bytes: usize) -> Self {
+        self.max_store_body = bytes;
         self
     }
 
@@ -384,9 +437,26 @@ impl SessionConfigBuilder {
         self
     }
 
-    /// The expiry policy (default [`Expiry::browser_session`]).
+    /// The default expiry policy, for sessions that set none of their own
+    /// (default [`Expiry::browser_session`]).
     pub fn expiry(mut self, expiry: Expiry) -> Self {
         self.expiry = expiry;
+        self
+    }
+
+    /// The longest any session lives from its creation, whatever its own expiry
+    /// (default: the default policy's absolute limit). Raise it to allow
+    /// "remember me" sessions longer than the default; lower it to shorten every
+    /// session already issued (it is checked on every load).
+    pub fn max_lifetime(mut self, limit: Duration) -> Self {
+        self.max_lifetime = Some(limit);
+        self
+    }
+
+    /// The longest any session lives after its last activity, whatever its own expiry
+    /// (default: none beyond each policy's own idle timeout). Checked on every load.
+    pub fn max_idle(mut self, limit: Duration) -> Self {
+        self.max_idle = Some(limit);
         self
     }
 
@@ -426,7 +496,8 @@ impl SessionConfigBuilder {
     }
 
     /// Binds a request-derived context into the AAD: a cookie replayed from another
-    /// context (other User-Agent, other tenant) opens as a fresh session.
+    /// context (other User-Agent, other tenant) opens as a fresh session. With
+    /// [`FingerprintMode::LogOnly`] the change is logged instead.
     pub fn fingerprint(
         mut self,
         f: impl Fn(&http::HeaderMap, &http::Uri) -> Vec<u8> + Send + Sync + 'static,
@@ -438,6 +509,21 @@ impl SessionConfigBuilder {
     /// A path the layer serves without a session (exact, or a prefix when it ends in `*`).
     pub fn ignore_path(mut self, path: impl Into<String>) -> Self {
         self.ignore_paths.push(path.into());
+        self
+    }
+
+    /// A path whose requests do not count as activity (exact, or a prefix when it ends
+    /// in `*`): polling it neither renews the session nor keeps an idle session alive.
+    /// (Per request: [`Session::set_passive`](crate::Session::set_passive).)
+    pub fn passive_path(mut self, path: impl Into<String>) -> Self {
+        self.passive_paths.push(path.into());
+        self
+    }
+
+    /// How a [`fingerprint`](Self::fingerprint) binds the session (default
+    /// [`FingerprintMode::Strict`]).
+    pub fn fingerprint_mode(mut self, mode: FingerprintMode) -> Self {
+        self.fingerprint_mode = mode;
         self
     }
 
@@ -515,6 +601,14 @@ impl SessionConfigBuilder {
             }
         }
         self.expiry.validate()?;
+        if self.max_lifetime.is_some_and(|d| d.is_zero())
+            || self.max_idle.is_some_and(|d| d.is_zero())
+        {
+            return Err(Error::Config(
+                "max_lifetime and max_idle must be over zero: every session would expire at once"
+                    .into(),
+            ));
+        }
         let mut keyring = self.keyring;
         if let Some(a) = self.algorithm {
             keyring = keyring.try_with_algorithm(a)?;
@@ -536,19 +630,34 @@ impl SessionConfigBuilder {
             inner: Arc::new(Inner {
                 codec,
                 compression: self.compression,
+                store_compression: Compression {
+                    max_decompressed: self.max_store_body,
+                    cap: "max_store_body",
+                    ..self.compression
+                },
                 budget,
                 cookie,
-                expiry: self.expiry,
+                rules: Rules::new(self.expiry, self.max_lifetime, self.max_idle),
                 transport: self.transport,
                 create_on_missing: self.create_on_missing,
                 always_save: self.always_save,
                 store: self.store,
                 clock: self.clock,
                 fingerprint: self.fingerprint,
+                fingerprint_mode: self.fingerprint_mode,
                 ignore_paths: self.ignore_paths,
+                passive_paths: self.passive_paths,
             }),
         })
     }
+}
+
+/// Exact paths, or prefixes when they end in `*`.
+fn matches_any(patterns: &[String], path: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => path.starts_with(prefix),
+        None => path == p,
+    })
 }
 
 /// RFC 7230 `tchar`.

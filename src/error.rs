@@ -30,7 +30,7 @@ pub enum Error {
     },
 
     /// The value names a format version this build does not know.
-    #[error("unsupported session format version {0} (this build reads version 1)")]
+    #[error("unsupported session format version {0} (this build reads versions 1 and 2)")]
     UnsupportedVersion(u8),
 
     /// The flags byte has reserved bits set or names an unknown algorithm.
@@ -55,7 +55,8 @@ pub enum Error {
     /// A value is bigger than the budget allowed for it.
     #[error("{what} is {size} bytes, over the {limit}-byte budget")]
     TooLarge {
-        /// What was too large ("session value", "session cookie", ...).
+        /// What was too large ("session value", "session cookie", ...), or the name of
+        /// the setting whose cap it is over (`max_decompressed`, `max_store_body`).
         what: &'static str,
         /// Its size in bytes.
         size: usize,
@@ -64,19 +65,35 @@ pub enum Error {
     },
 
     /// A compressed body claims or reaches a size over the decompression cap.
-    #[error("compressed session body would expand past the {limit}-byte cap")]
+    #[error("compressed session body would expand past the {limit}-byte {cap} cap")]
     DecompressionLimit {
         /// The configured cap in bytes.
         limit: usize,
+        /// Which cap: `max_decompressed` (a cookie or header) or `max_store_body`.
+        cap: &'static str,
     },
 
     /// A compressed body is corrupt (only reachable through the test-only raw paths).
     #[error("compressed session body is corrupt")]
     Decompression,
 
-    /// Serializing or deserializing session data failed (usually a type mismatch in `get`).
-    #[error("session data could not be (de)serialized")]
+    /// The envelope around the session data could not be encoded or decoded.
+    #[error("session envelope could not be (de)serialized")]
     Serialization(#[source] postcard::Error),
+
+    /// A value could not be encoded, or does not decode as the type asked for (a
+    /// wrong type, or a type changed incompatibly since it was stored). Only this key
+    /// is affected: the rest of the session works.
+    #[error(
+        "session value {key:?} could not be encoded, or does not decode as the requested type"
+    )]
+    Value {
+        /// The key of the value.
+        key: String,
+        /// The encoder's or decoder's own error.
+        #[source]
+        source: BoxError,
+    },
 
     /// A secret or keyring string is unusable.
     #[error("invalid key: {0}")]
@@ -138,6 +155,8 @@ pub enum ErrorKind {
     Decompression,
     /// [`Error::Serialization`].
     Serialization,
+    /// [`Error::Value`].
+    Value,
     /// [`Error::InvalidKey`].
     InvalidKey,
     /// [`Error::Config`].
@@ -164,6 +183,7 @@ impl ErrorKind {
             ErrorKind::DecompressionLimit => "decompression_limit",
             ErrorKind::Decompression => "decompression",
             ErrorKind::Serialization => "serialization",
+            ErrorKind::Value => "value",
             ErrorKind::InvalidKey => "invalid_key",
             ErrorKind::Config => "config",
             ErrorKind::InvalidHeader => "invalid_header",
@@ -201,6 +221,7 @@ impl Error {
             Error::DecompressionLimit { .. } => ErrorKind::DecompressionLimit,
             Error::Decompression => ErrorKind::Decompression,
             Error::Serialization(_) => ErrorKind::Serialization,
+            Error::Value { .. } => ErrorKind::Value,
             Error::InvalidKey(_) => ErrorKind::InvalidKey,
             Error::Config(_) => ErrorKind::Config,
             Error::InvalidHeader(_) => ErrorKind::InvalidHeader,

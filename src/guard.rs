@@ -7,7 +7,8 @@
 //! arithmetic lives here and nowhere else.
 
 use crate::codec::{self, Codec, Content};
-use crate::envelope::Compression;
+use crate::envelope::{self, Compression};
+use crate::id::{Entry, EntryId};
 use crate::session::Carrier;
 use crate::store::StoreKey;
 use crate::{Error, SessionId};
@@ -91,28 +92,35 @@ pub(crate) enum Placement {
     Inline(Vec<u8>),
     /// Too big for the client: the body goes to the store.
     Spill {
-        /// The sealed pointer (the meta alone) for the cookie or header.
+        /// The sealed pointer (the meta and the entry's id) for the cookie or header.
         pointer: Vec<u8>,
-        /// The body sealed again for the store, bound to the session id.
-        entry: Vec<u8>,
+        /// The store entry this write goes to: fresh for every write.
+        entry: Entry,
+        /// The body sealed again for the store, bound to the session id and the entry.
+        sealed: Vec<u8>,
     },
 }
 
 /// What the guard needs to decide: how to seal, pack and measure.
 pub(crate) struct Guard<'a> {
     pub(crate) codec: &'a Codec,
+    /// Compression and the cap for a body inline in a cookie or header.
     pub(crate) compression: &'a Compression,
+    /// Compression and the cap for a body kept in the store.
+    pub(crate) store_compression: &'a Compression,
     pub(crate) budget: &'a Budget,
     pub(crate) cookie_name: &'a str,
     pub(crate) has_store: bool,
 }
 
 impl Guard<'_> {
-    /// Seals `meta || body` inline when it fits the budget, else a pointer plus a store entry.
+    /// Seals `meta || body` inline when it fits the budget, else a pointer plus a store
+    /// entry under a fresh [`EntryId`].
     ///
     /// # Errors
-    /// [`Error::TooLarge`] when the session does not fit and no store is configured, or
-    /// when even the pointer would not fit; a body over the decompression cap.
+    /// [`Error::TooLarge`] when the session does not fit and no store is configured,
+    /// when even the pointer would not fit, or when the body is over the cap of
+    /// where it would go (`max_decompressed` inline, `max_store_body` in the store).
     pub(crate) fn place(
         &self,
         carrier: Carrier,
@@ -121,52 +129,88 @@ impl Guard<'_> {
         meta: &[u8],
         body: &[u8],
     ) -> Result<Placement, Error> {
-        let packed = self.compression.pack(body)?;
-        let inline_len = codec::text_len(self.codec.sealed_len(meta.len() + packed.bytes.len()));
-        let content = Content {
-            compressed: packed.compressed,
-            pointer: false,
-        };
-        if self.budget.size(carrier, inline_len) <= self.budget.limit {
-            let raw = self
-                .codec
-                .seal_parts(aad, content, &[meta, &packed.bytes], None)?;
-            return Ok(Placement::Inline(raw));
+        // Only a body the cookie cap allows may go inline; a bigger one can only spill.
+        match self.compression.pack(body) {
+            Ok(packed) => {
+                let inline_len =
+                    codec::text_len(self.codec.sealed_len(meta.len() + packed.bytes.len()));
+                if self.budget.size(carrier, inline_len) <= self.budget.limit {
+                    let content = Content {
+                        compressed: packed.compressed,
+                        ..Content::default()
+                    };
+                    let raw = self
+                        .codec
+                        .seal_parts(aad, content, &[meta, &packed.bytes], None)?;
+                    return Ok(Placement::Inline(raw));
+                }
+                if !self.has_store {
+                    return Err(Error::TooLarge {
+                        what: "session cookie (and no store is configured to hold the body)",
+                        size: self.budget.size(carrier, inline_len),
+                        limit: self.budget.limit,
+                    });
+                }
+            }
+            Err(e) if !self.has_store => return Err(e),
+            Err(_) => {}
         }
-        if !self.has_store {
-            return Err(Error::TooLarge {
-                what: "session cookie (and no store is configured to hold the body)",
-                size: self.budget.size(carrier, inline_len),
-                limit: self.budget.limit,
-            });
-        }
+        let packed = self.store_compression.pack(body)?;
+        let entry_id = EntryId::random();
         let pointer_content = Content {
-            compressed: false,
             pointer: true,
+            ..Content::default()
         };
-        let pointer = self.codec.seal_parts(aad, pointer_content, &[meta], None)?;
+        let pointer = self.codec.seal_parts(
+            aad,
+            pointer_content,
+            &envelope::pointer_parts(meta, &entry_id),
+            None,
+        )?;
         self.budget
             .check_outgoing(carrier, codec::text_len(pointer.len()), "pointer cookie")?;
-        let entry_aad = entry_context(self.cookie_name, id);
-        let entry = self
-            .codec
-            .seal_parts(&entry_aad, content, &[&packed.bytes], None)?;
-        Ok(Placement::Spill { pointer, entry })
+        let entry = Entry::Written(id, entry_id);
+        let content = Content {
+            compressed: packed.compressed,
+            ..Content::default()
+        };
+        let sealed = self.codec.seal_parts(
+            &entry_context(self.cookie_name, &entry),
+            content,
+            &[&packed.bytes],
+            None,
+        )?;
+        Ok(Placement::Spill {
+            pointer,
+            entry,
+            sealed,
+        })
     }
 }
 
-/// AAD context of a store entry: the cookie name, a 0 byte (never in a cookie name), the id.
-pub(crate) fn entry_context(cookie_name: &str, id: SessionId) -> Vec<u8> {
-    let mut ctx = Vec::with_capacity(cookie_name.len() + 1 + 16);
+/// AAD context of a store entry: the cookie name, a 0 byte (never in a cookie name),
+/// the session id, and (format v2) the entry's id, so an entry opens only for the
+/// session and the write it belongs to.
+pub(crate) fn entry_context(cookie_name: &str, entry: &Entry) -> Vec<u8> {
+    let mut ctx = Vec::with_capacity(cookie_name.len() + 1 + 32);
     ctx.extend_from_slice(cookie_name.as_bytes());
     ctx.push(0x00);
-    ctx.extend_from_slice(id.as_bytes());
+    match entry {
+        Entry::Legacy(id) => ctx.extend_from_slice(id.as_bytes()),
+        Entry::Written(id, e) => {
+            ctx.extend_from_slice(id.as_bytes());
+            ctx.extend_from_slice(e.as_bytes());
+        }
+    }
     ctx
 }
 
-/// The store key a session's body is kept under.
-pub(crate) fn entry_key(id: SessionId) -> StoreKey {
-    StoreKey::from_bytes(*id.as_bytes())
+/// The store key an entry is kept under.
+pub(crate) fn entry_key(entry: &Entry) -> StoreKey {
+    match entry {
+        Entry::Legacy(id) => StoreKey::from_bytes(*id.as_bytes()),
+        Entry::Written(_, e) => StoreKey::from_bytes(*e.as_bytes()),
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! [`SessionId`]: a session's random 128-bit id.
+//! The random ids: [`SessionId`], a session's 128-bit id, and [`EntryId`], the
+//! name a store entry gets on each write of a session too big for its cookie.
 
 use std::fmt;
 
@@ -43,6 +44,38 @@ impl fmt::Debug for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SessionId({self})")
     }
+}
+
+/// The name of one write of a session's body to the store: random per write, and
+/// named only by the pointer cookie sent with that write. A write that times out and
+/// lands later therefore lands where no cookie points, and an old pointer cookie can
+/// only ever open the body it was written with.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub(crate) struct EntryId([u8; 16]);
+
+impl EntryId {
+    pub(crate) fn random() -> Self {
+        let mut id = [0u8; 16];
+        rand::rng().fill_bytes(&mut id);
+        EntryId(id)
+    }
+
+    pub(crate) const fn from_bytes(bytes: [u8; 16]) -> Self {
+        EntryId(bytes)
+    }
+
+    pub(crate) const fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+/// Where a session's body is in the store.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Entry {
+    /// Format v1: under the session id itself (read only; never written any more).
+    Legacy(SessionId),
+    /// Format v2: under the entry id of the write, bound to the session id.
+    Written(SessionId, EntryId),
 }
 
 #[cfg(test)]

@@ -9,11 +9,12 @@ use time::OffsetDateTime;
 
 use crate::codec::{self, Header, HEADER_LEN, TAG_LEN};
 use crate::envelope;
+use crate::envelope::Contents;
 use crate::headers::{fetch_body, unseal, Unsealed};
 use crate::map::ValueMap;
 use crate::session::{Arrival, Carrier};
 use crate::store::StoreKey;
-use crate::{guard, Error, Session, SessionConfig, SessionId};
+use crate::{guard, Error, Session, SessionConfig, SessionExpiry, SessionId};
 
 /// What [`header`] can tell about a value without any key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +40,7 @@ pub struct Inspection {
 /// use sealed_session::{inspect, Codec, Keyring};
 /// let text = Codec::new(Keyring::generate()).seal("session", b"hello")?;
 /// let info = inspect::header(&text)?;
-/// assert_eq!(info.header.version, 1);
+/// assert_eq!(info.header.version, 2);
 /// assert_eq!(info.ciphertext_len, 5);
 /// # Ok::<(), sealed_session::Error>(())
 /// ```
@@ -81,8 +82,13 @@ pub struct Description {
     pub last_activity: OffsetDateTime,
     /// Expiry recorded in the envelope.
     pub expires_at: OffsetDateTime,
-    /// True when the expiry has passed by the config's clock.
+    /// True when it has expired by the config's clock and rules (which may end it
+    /// before the recorded expiry).
     pub expired: bool,
+    /// The session's own expiry policy.
+    pub expiry: SessionExpiry,
+    /// True when a subject (the logged-in identity) was sealed with it.
+    pub has_subject: bool,
     /// True when a CSRF token was issued (the token itself is never shown).
     pub has_csrf_token: bool,
     /// Each value's key and encoded size; `None` for a pointer (the body is in the store).
@@ -104,17 +110,28 @@ pub fn describe(config: &SessionConfig, value: &str) -> Result<Description, Erro
     let opened = config
         .codec()
         .open_bytes(config.cookie_name().as_bytes(), raw)?;
-    let (meta, body) = envelope::decode(
+    let content = opened.header.content();
+    let (meta, contents) = envelope::decode(
+        content.version,
         config.compression(),
         &opened.plaintext,
-        opened.header.compressed,
+        content,
     )?;
     let sizes = |m: &ValueMap| {
         m.iter()
             .map(|(k, v)| (k.to_owned(), v.len()))
             .collect::<Vec<_>>()
     };
-    let body = (!opened.header.pointer).then(|| body.unwrap_or_default());
+    let (body, entry) = match contents {
+        Contents::Body(body) => (Some(body), None),
+        Contents::Pointer(entry) => (None, Some(entry)),
+    };
+    let effective = config.rules().effective_expiry(
+        meta.policy,
+        meta.created,
+        meta.last_active,
+        meta.expires_at,
+    );
     let at = |t: i64| OffsetDateTime::from_unix_timestamp(t).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     Ok(Description {
         header: opened.header,
@@ -123,11 +140,13 @@ pub fn describe(config: &SessionConfig, value: &str) -> Result<Description, Erro
         created_at: at(meta.created),
         last_activity: at(meta.last_active),
         expires_at: at(meta.expires_at),
-        expired: config.clock().unix() >= meta.expires_at,
+        expired: config.clock().unix() >= effective,
+        expiry: meta.policy.public(),
+        has_subject: meta.subject.is_some(),
         has_csrf_token: meta.csrf.is_some(),
         entries: body.as_ref().map(|b| sizes(&b.values)),
         flash: body.as_ref().map(|b| sizes(&b.flash)),
-        store_key: opened.header.pointer.then(|| guard::entry_key(meta.id)),
+        store_key: entry.as_ref().map(guard::entry_key),
     })
 }
 

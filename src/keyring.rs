@@ -14,10 +14,12 @@ use aes_gcm_siv::{aead::KeyInit, Aes256GcmSiv};
 use base64::Engine as _;
 use chacha20poly1305::XChaCha20Poly1305;
 use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
 use rand::TryRngCore as _;
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::envelope::{Subject, SUBJECT_HASH_LEN};
 use crate::Error;
 
 /// Minimum secret length in bytes: 256 bits of key material.
@@ -28,6 +30,12 @@ pub(crate) const HKDF_SALT: &[u8] = b"sealed-session/v1";
 
 /// HKDF info prefix; the algorithm label and the purpose follow it.
 const HKDF_INFO_PREFIX: &[u8] = b"sealed-session/v1/aead-key+key-id/";
+
+/// HKDF info prefix of the subject key (format v2); the purpose follows it.
+const HKDF_SUBJECT_INFO_PREFIX: &[u8] = b"sealed-session/v2/subject-key/";
+
+/// Length of a subject key.
+const SUBJECT_KEY_LEN: usize = 32;
 
 /// Length of a derived AEAD key (both algorithms take 256-bit keys).
 const AEAD_KEY_LEN: usize = 32;
@@ -96,10 +104,12 @@ pub(crate) enum Cipher {
     XChaCha(Box<XChaCha20Poly1305>),
 }
 
-/// One secret's derived key: its id and the ready cipher.
+/// One secret's derived key: its id, the ready cipher, and the key that hashes
+/// subjects (so the revocation list never holds a user's name).
 pub(crate) struct DerivedKey {
     pub(crate) id: u32,
     pub(crate) cipher: Cipher,
+    subject_key: Zeroizing<[u8; SUBJECT_KEY_LEN]>,
 }
 
 /// An ordered set of secrets: the first (primary) seals, all of them open.
@@ -272,6 +282,23 @@ impl Keyring {
         &self.keys[0]
     }
 
+    /// The subject's keyed hash under the primary key (what a session seals).
+    pub(crate) fn subject(&self, subject: &str) -> Subject {
+        self.keys[0].subject(subject)
+    }
+
+    /// The subject's keyed hash under every key: a session may carry any of them.
+    #[allow(dead_code)] // the revocation list records every one (next step)
+    pub(crate) fn subjects(&self, subject: &str) -> Vec<Subject> {
+        self.keys.iter().map(|k| k.subject(subject)).collect()
+    }
+
+    /// True when a key with this id is in the ring.
+    #[allow(dead_code)] // the revocation list refuses subjects of retired keys (next step)
+    pub(crate) fn has_key(&self, id: u32) -> bool {
+        self.keys.iter().any(|k| k.id == id)
+    }
+
     /// Finds a key by id; the flag says whether it is the primary.
     pub(crate) fn find(&self, id: u32) -> Option<(&DerivedKey, bool)> {
         self.keys
@@ -344,7 +371,25 @@ impl FromStr for Keyring {
     }
 }
 
-/// HKDF-SHA256: 32 bytes of AEAD key then 4 bytes of key id, bound to algorithm and purpose.
+impl DerivedKey {
+    /// HMAC-SHA256 of the subject under this key's subject key, cut to 16 bytes.
+    fn subject(&self, subject: &str) -> Subject {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.subject_key.as_slice())
+            .expect("HMAC takes any key length");
+        mac.update(subject.as_bytes());
+        let full = mac.finalize().into_bytes();
+        let mut hash = [0u8; SUBJECT_HASH_LEN];
+        hash.copy_from_slice(&full[..SUBJECT_HASH_LEN]);
+        Subject {
+            key_id: self.id,
+            hash,
+        }
+    }
+}
+
+/// HKDF-SHA256: 32 bytes of AEAD key then 4 bytes of key id, bound to algorithm and
+/// purpose; and a subject key bound to the purpose only (subjects hash the same
+/// whatever the algorithm).
 fn derive_key(secret: &[u8], algorithm: Algorithm, purpose: &str) -> DerivedKey {
     let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), secret);
     let mut okm = Zeroizing::new([0u8; AEAD_KEY_LEN + KEY_ID_LEN]);
@@ -366,7 +411,17 @@ fn derive_key(secret: &[u8], algorithm: Algorithm, purpose: &str) -> DerivedKey 
             XChaCha20Poly1305::new_from_slice(key).expect("32-byte key"),
         )),
     };
-    DerivedKey { id, cipher }
+    let mut subject_key = Zeroizing::new([0u8; SUBJECT_KEY_LEN]);
+    hk.expand_multi_info(
+        &[HKDF_SUBJECT_INFO_PREFIX, purpose.as_bytes()],
+        subject_key.as_mut_slice(),
+    )
+    .expect("32 bytes is far below HKDF-SHA256's limit");
+    DerivedKey {
+        id,
+        cipher,
+        subject_key,
+    }
 }
 
 fn decode_secret(item: &str) -> Option<Vec<u8>> {

@@ -14,6 +14,7 @@ mod id;
 mod keyring;
 mod map;
 mod session;
+mod values;
 
 pub mod headers;
 pub mod inspect;
@@ -26,11 +27,12 @@ mod layer;
 
 pub use codec::{Codec, Header, Opened};
 pub use config::{
-    SessionConfig, SessionConfigBuilder, Transport, DEFAULT_COOKIE_BUDGET, DEFAULT_COOKIE_NAME,
+    FingerprintMode, SessionConfig, SessionConfigBuilder, Transport, DEFAULT_COOKIE_BUDGET,
+    DEFAULT_COOKIE_NAME,
 };
 pub use cookie::SameSite;
 pub use error::{BoxError, Error, ErrorKind};
-pub use expiry::{Clock, Expiry};
+pub use expiry::{Clock, Expiry, SessionExpiry};
 pub use id::SessionId;
 pub use keyring::{Algorithm, Keyring};
 pub use session::Session;

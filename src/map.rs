@@ -150,6 +150,13 @@ impl ValueMap {
         self.slots.iter().map(|s| self.key_of(s))
     }
 
+    /// The `i`-th entry in key order.
+    pub(crate) fn entry(&self, i: usize) -> Option<(&str, &[u8])> {
+        self.slots
+            .get(i)
+            .map(|s| (self.key_of(s), self.value_of(s)))
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.slots
             .iter()

@@ -240,7 +240,7 @@ fn inspect_reads_header_and_sizes_without_a_key() {
     ok(&r);
     for want in [
         "cookie name     session".to_owned(),
-        "version         1".to_owned(),
+        "version         2".to_owned(),
         "algorithm       AES-256-GCM-SIV".to_owned(),
         "compressed: no, pointer: no".to_owned(),
         format!("key id          {key_id}"),
@@ -271,7 +271,7 @@ fn inspect_reads_header_and_sizes_without_a_key() {
             assert_eq!(j[field], plain[field], "{field} for input {form:?}");
         }
     }
-    assert_eq!(plain["version"], 1);
+    assert_eq!(plain["version"], 2);
     assert_eq!(plain["algorithm"], "AES-256-GCM-SIV");
     assert_eq!(plain["key_id"], key_id);
     assert_eq!(plain["text_len"], made.value.len());
@@ -582,7 +582,7 @@ fn bad_values_give_clear_errors() {
             raw(&[1, 0, 1, 2, 3, 4, 5, 6]),
             "error: malformed session value: too short for nonce and tag",
         ),
-        (raw(&[2; 40]), "error: unsupported session format version 2"),
+        (raw(&[3; 40]), "error: unsupported session format version 3"),
         (
             raw(&[&[1u8, 0x10][..], &[0; 38]].concat()),
             "error: unsupported session flags 0x10",

@@ -143,10 +143,10 @@ fn failures_are_opaque_and_typed() {
     ));
 
     let mut raw = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
-    raw[0] = 2;
+    raw[0] = 3;
     assert!(matches!(
         c.open("session", &URL_SAFE_NO_PAD.encode(&raw)),
-        Err(Error::UnsupportedVersion(2))
+        Err(Error::UnsupportedVersion(3))
     ));
     for bad_flags in [0x10u8, 0x80, 0x02, 0x03] {
         let mut raw = URL_SAFE_NO_PAD.decode(&sealed).unwrap();

@@ -25,7 +25,11 @@ fn builder() -> sealed_session::SessionConfigBuilder {
 
 /// The sealed value of a session holding `data` under `"d"`.
 async fn sealed(cfg: &SessionConfig, data: &[u8]) -> String {
-    let (_, out) = request(cfg, None, |s| s.insert("d", data).unwrap()).await;
+    // One CBOR byte string (a plain `&[u8]` would be an array of numbers).
+    let (_, out) = request(cfg, None, |s| {
+        s.insert("d", serde_bytes::Bytes::new(data)).unwrap()
+    })
+    .await;
     let pair = cookie_pair(&out).unwrap();
     pair.split_once('=').unwrap().1.to_owned()
 }
@@ -62,7 +66,12 @@ async fn compression_only_when_it_pays() {
         format!("session={plain}").parse().unwrap(),
     );
     let s = sealed_session::headers::load(&cfg, &headers).await.unwrap();
-    assert_eq!(s.get::<Vec<u8>>("d").unwrap(), Some(text_like(2000)));
+    assert_eq!(
+        s.get::<serde_bytes::ByteBuf>("d")
+            .unwrap()
+            .map(|b| b.into_vec()),
+        Some(text_like(2000))
+    );
 }
 
 #[tokio::test]
@@ -75,7 +84,10 @@ async fn decompression_cap_is_enforced() {
     assert!(s.is_new());
     assert!(matches!(
         s.load_error().as_deref(),
-        Some(Error::DecompressionLimit { limit: 10_000 })
+        Some(Error::DecompressionLimit {
+            limit: 10_000,
+            cap: "max_decompressed"
+        })
     ));
     let session = sealed_session::headers::load(&small, &HeaderMap::new())
         .await

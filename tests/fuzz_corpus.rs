@@ -323,7 +323,7 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
                     let nonce = hex::decode(v.json["nonce"].as_str().unwrap()).unwrap();
                     assert_eq!(
                         sealed_session::testing::seal_with_nonce(
-                            &codec, &v.name, &plain, &nonce, None
+                            &codec, &v.name, &plain, &nonce, None, 1
                         )
                         .unwrap(),
                         v.sealed

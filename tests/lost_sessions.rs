@@ -110,7 +110,7 @@ struct Blob {
 /// A router whose `/put?n=N` stores N bytes under "blob" and `/get` reads them back.
 fn blob_app(config: SessionConfig) -> Router {
     async fn put(session: Session, Query(b): Query<Blob>) -> String {
-        session.insert("blob", &vec![0xA5u8; b.n]).unwrap();
+        session.insert("blob", &vec![0x05u8; b.n]).unwrap();
         "ok".into()
     }
     async fn read(session: Session) -> String {

@@ -44,9 +44,12 @@ async fn push_appends_to_a_list_across_requests() {
         ["a", "b", "c"]
     );
     s.insert("n", &5u8).unwrap();
-    assert!(
-        s.push("n", 1u8).is_err() || s.get::<Vec<u8>>("n").is_ok(),
-        "a non-list is refused or read as a list"
+    let err = s.push("n", 1u8).unwrap_err();
+    assert_eq!(err.kind(), sealed_session::ErrorKind::Value, "{err:?}");
+    assert_eq!(
+        s.get::<u8>("n").unwrap(),
+        Some(5),
+        "a non-list is refused and left as it was, never turned into a list"
     );
 }
 
@@ -57,11 +60,13 @@ async fn entries_show_every_key_with_its_size_and_typed_access() {
     s.insert("id", &300u64).unwrap();
     s.insert("blob", &vec![0u8; 100]).unwrap();
     let entries = s.entries();
+    // The sizes of the CBOR encodings: an array header of 2 bytes and 100 zeros,
+    // 0x19 0x012c, and a text header with "ada".
     assert_eq!(
         entries,
         vec![
-            ("blob".to_owned(), 101),
-            ("id".to_owned(), 2),
+            ("blob".to_owned(), 102),
+            ("id".to_owned(), 3),
             ("user".to_owned(), 4)
         ]
     );
@@ -114,16 +119,42 @@ async fn reload_refetches_a_pointer_session_from_the_store() {
     let a = load(&cfg, &with_cookie(&pair)).await.unwrap();
     let b = load(&cfg, &with_cookie(&pair)).await.unwrap();
     b.insert("v", &2u8).unwrap();
-    saved(&cfg, &b).await.unwrap();
+    let b_pair = saved(&cfg, &b).await.unwrap();
     a.insert("unsaved", &true).unwrap();
     reload(&cfg, &a).await.unwrap();
+    // Every write goes to an entry of its own, named only by its own pointer: `a`
+    // reads back the body its pointer names (b's write did not touch it), never a
+    // body written under other meta.
     assert_eq!(
         a.get::<u8>("v").unwrap(),
-        Some(2),
-        "the store's current body"
+        Some(1),
+        "the body a's pointer names"
     );
     assert!(!a.contains("unsaved"));
-    assert_eq!(a.get::<Vec<u8>>("blob").unwrap().unwrap().len(), 6000);
+    assert_eq!(
+        a.get::<serde_bytes::ByteBuf>("blob")
+            .unwrap()
+            .unwrap()
+            .len(),
+        6000
+    );
+    let b = load(&cfg, &with_cookie(&b_pair)).await.unwrap();
+    assert_eq!(
+        b.get::<u8>("v").unwrap(),
+        Some(2),
+        "b's pointer names b's write"
+    );
+    // It really is read from the store again: once the entry is gone, reload says so.
+    let d = sealed_session::inspect::describe(&cfg, pair.split_once('=').unwrap().1).unwrap();
+    cfg.store()
+        .unwrap()
+        .delete(&d.store_key.unwrap())
+        .await
+        .unwrap();
+    assert!(matches!(
+        reload(&cfg, &a).await,
+        Err(sealed_session::Error::MissingInStore)
+    ));
 }
 
 #[test]

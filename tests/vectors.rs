@@ -56,7 +56,7 @@ fn seal(v: &Value) -> String {
         seal_session_with_nonce(&codec, name, &parts(v), &nonce, threshold(v)).unwrap()
     } else {
         let plaintext = hex::decode(v["plaintext"].as_str().unwrap()).unwrap();
-        seal_with_nonce(&codec, name, &plaintext, &nonce, threshold(v)).unwrap()
+        seal_with_nonce(&codec, name, &plaintext, &nonce, threshold(v), 1).unwrap()
     }
 }
 

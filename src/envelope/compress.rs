@@ -19,6 +19,8 @@ pub(crate) struct Compression {
     pub(crate) threshold: Option<usize>,
     /// Cap on a decompressed body, and on an uncompressed body to seal.
     pub(crate) max_decompressed: usize,
+    /// What the cap is called where users set it, for error messages.
+    pub(crate) cap: &'static str,
 }
 
 impl Default for Compression {
@@ -26,6 +28,7 @@ impl Default for Compression {
         Compression {
             threshold: Some(DEFAULT_THRESHOLD),
             max_decompressed: DEFAULT_MAX_DECOMPRESSED,
+            cap: "max_decompressed",
         }
     }
 }
@@ -44,7 +47,7 @@ impl Compression {
     pub(crate) fn pack<'a>(&self, body: &'a [u8]) -> Result<PackedBody<'a>, Error> {
         if body.len() > self.max_decompressed {
             return Err(Error::TooLarge {
-                what: "session body",
+                what: self.cap,
                 size: body.len(),
                 limit: self.max_decompressed,
             });
@@ -83,7 +86,10 @@ impl Compression {
         };
         let size = u32::from_le_bytes(*size) as usize;
         if size > limit {
-            return Err(Error::DecompressionLimit { limit });
+            return Err(Error::DecompressionLimit {
+                limit,
+                cap: self.cap,
+            });
         }
         let mut out = vec![0u8; size];
         match lz4_flex::block::decompress_into(block, &mut out) {
@@ -147,7 +153,7 @@ mod tests {
         let bomb = [0xff, 0xff, 0xff, 0x7f, 0, 0];
         assert!(matches!(
             c.unpack(&bomb),
-            Err(Error::DecompressionLimit { limit: 1024 })
+            Err(Error::DecompressionLimit { limit: 1024, .. })
         ));
         assert!(matches!(c.unpack(&[1, 0]), Err(Error::Decompression)));
     }

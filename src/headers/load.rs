@@ -6,10 +6,13 @@
 //! goes on from there without opening anything twice.
 
 use http::{HeaderMap, Uri};
+use sha2::{Digest, Sha256};
 
 use super::read::{candidates, fingerprint_context, Candidates};
-use crate::envelope::{self, Meta};
+use crate::config::FingerprintMode;
+use crate::envelope::{self, Contents, Meta, FINGERPRINT_TAG_LEN};
 use crate::guard;
+use crate::id::Entry;
 use crate::session::{Admission, Arrival, Carrier, Loaded, Residence, Snapshot};
 use crate::{codec, Error, Session, SessionConfig};
 
@@ -18,13 +21,13 @@ pub(crate) enum LoadStep {
     /// The session, loaded without the store (most requests).
     Done(Session),
     /// A value is a pointer: its body must come from the store.
-    FetchBody(BodyFetch),
+    FetchBody(Box<BodyFetch>),
 }
 
 /// A load stopped at a pointer: the opened pointer and what came before it.
 pub(crate) struct BodyFetch {
     now: i64,
-    context: Option<Vec<u8>>,
+    request: Request,
     /// Index of the pointer among the request's candidate values.
     index: usize,
     pointer: PointerMeta,
@@ -42,39 +45,122 @@ pub(crate) enum Unsealed {
 /// An opened pointer value, waiting for its body.
 pub(crate) struct PointerMeta {
     meta: Meta,
+    entry: Entry,
     snapshot: Snapshot,
+}
+
+/// What a load takes from the request besides the values: the AAD context of a
+/// strict fingerprint, the tag of a logged one, whether it counts as activity.
+struct Request {
+    context: Option<Vec<u8>>,
+    fingerprint: Option<[u8; FINGERPRINT_TAG_LEN]>,
+    passive: bool,
+}
+
+impl Request {
+    fn of(config: &SessionConfig, headers: &HeaderMap, uri: &Uri) -> Self {
+        let fingerprint = fingerprint_context(config, headers, uri);
+        let (context, fingerprint) = match config.fingerprint_mode() {
+            FingerprintMode::LogOnly => (None, fingerprint.map(|f| tag(&f))),
+            _ => (fingerprint, None),
+        };
+        Request {
+            context,
+            fingerprint,
+            passive: config.is_passive_path(uri.path()),
+        }
+    }
+
+    /// The AAD context: the fingerprint's, or the cookie name.
+    fn aad<'a>(&'a self, config: &'a SessionConfig) -> &'a [u8] {
+        self.context
+            .as_deref()
+            .unwrap_or(config.cookie_name().as_bytes())
+    }
+
+    /// The session a value opened to, with what the request brings.
+    fn session(self, carrier: Carrier, loaded: Loaded) -> Session {
+        let changed = match (self.fingerprint, loaded.meta.fingerprint) {
+            (Some(now), Some(then)) => now != then,
+            _ => false,
+        };
+        if changed {
+            tracing::warn!(
+                session_fingerprint_changed = true,
+                "session opened under another request fingerprint than it was written with"
+            );
+        }
+        let mut arrival = Arrival::loaded(carrier, self.context, loaded.old_key)
+            .with_fingerprint(self.fingerprint);
+        arrival.fingerprint_changed = changed;
+        let session = Session::loaded(loaded, arrival);
+        if self.passive {
+            session.set_passive();
+        }
+        session
+    }
+
+    /// The fresh session a request gets when none of its values opened.
+    fn fresh(
+        self,
+        config: &SessionConfig,
+        now: i64,
+        found: &Candidates<'_>,
+        first_error: Option<Error>,
+    ) -> Session {
+        let admission = if !config.creates_on_missing() && !found.any {
+            Admission::Detached
+        } else {
+            Admission::Normal
+        };
+        let expires_at = config
+            .rules()
+            .next_expiry(envelope::Policy::Default, now, now);
+        let arrival = Arrival::fresh(found.carrier, self.context, first_error)
+            .with_fingerprint(self.fingerprint);
+        let session = Session::fresh(now, expires_at, arrival, admission);
+        if self.passive {
+            session.set_passive();
+        }
+        session
+    }
+}
+
+/// The fingerprint tag sealed in log-only mode: the first 8 bytes of its SHA-256
+/// (inside the sealed meta, so only the server sees it).
+fn tag(fingerprint: &[u8]) -> [u8; FINGERPRINT_TAG_LEN] {
+    let digest = Sha256::digest(fingerprint);
+    let mut tag = [0u8; FINGERPRINT_TAG_LEN];
+    tag.copy_from_slice(&digest[..FINGERPRINT_TAG_LEN]);
+    tag
 }
 
 /// Loads up to the first value that needs the store, then stops.
 pub(crate) fn start_load(config: &SessionConfig, headers: &HeaderMap, uri: &Uri) -> LoadStep {
     let now = config.clock().unix();
     let found = candidates(config, headers);
-    let context = fingerprint_context(config, headers, uri);
-    let aad = context
-        .as_deref()
-        .unwrap_or(config.cookie_name().as_bytes());
+    let request = Request::of(config, headers, uri);
     let mut first_error = None;
     for (index, value) in found.values().iter().enumerate() {
-        match unseal(config, found.carrier, aad, value, now) {
+        match unseal(config, found.carrier, request.aad(config), value, now) {
             Ok(Unsealed::Whole(loaded)) => {
-                let arrival = Arrival::loaded(found.carrier, context, loaded.old_key);
-                return LoadStep::Done(Session::loaded(loaded, arrival));
+                return LoadStep::Done(request.session(found.carrier, loaded));
             }
             Ok(Unsealed::Pointer(pointer)) => {
-                return LoadStep::FetchBody(BodyFetch {
+                return LoadStep::FetchBody(Box::new(BodyFetch {
                     now,
-                    context,
+                    request,
                     index,
                     pointer,
                     first_error,
-                })
+                }))
             }
             Err(e) => {
                 first_error.get_or_insert(e);
             }
         }
     }
-    LoadStep::Done(fresh(config, now, &found, context, first_error))
+    LoadStep::Done(request.fresh(config, now, &found, first_error))
 }
 
 impl BodyFetch {
@@ -90,15 +176,12 @@ impl BodyFetch {
     ) -> Result<Session, Error> {
         let BodyFetch {
             now,
-            context,
+            request,
             index,
             pointer,
             mut first_error,
         } = self;
         let found = candidates(config, headers);
-        let aad = context
-            .as_deref()
-            .unwrap_or(config.cookie_name().as_bytes());
         let mut next = Some(Ok(Unsealed::Pointer(pointer)));
         let mut rest = found.values().iter().skip(index + 1);
         while let Some(unsealed) = next.take() {
@@ -108,10 +191,7 @@ impl BodyFetch {
                 Err(e) => Err(e),
             };
             match loaded {
-                Ok(loaded) => {
-                    let arrival = Arrival::loaded(found.carrier, context, loaded.old_key);
-                    return Ok(Session::loaded(loaded, arrival));
-                }
+                Ok(loaded) => return Ok(request.session(found.carrier, loaded)),
                 Err(e @ Error::Store { .. }) => return Err(e),
                 Err(e) => {
                     first_error.get_or_insert(e);
@@ -119,28 +199,10 @@ impl BodyFetch {
             }
             next = rest
                 .next()
-                .map(|value| unseal(config, found.carrier, aad, value, now));
+                .map(|value| unseal(config, found.carrier, request.aad(config), value, now));
         }
-        Ok(fresh(config, now, &found, context, first_error))
+        Ok(request.fresh(config, now, &found, first_error))
     }
-}
-
-/// The fresh session a request gets when none of its values opened.
-fn fresh(
-    config: &SessionConfig,
-    now: i64,
-    found: &Candidates<'_>,
-    context: Option<Vec<u8>>,
-    first_error: Option<Error>,
-) -> Session {
-    let admission = if !config.creates_on_missing() && !found.any {
-        Admission::Detached
-    } else {
-        Admission::Normal
-    };
-    let expires_at = config.expiry().next_expiry(now, now);
-    let arrival = Arrival::fresh(found.carrier, context, first_error);
-    Session::fresh(now, expires_at, arrival, admission)
 }
 
 /// Checks the size, decodes, authenticates and decrypts a value, then decodes it.
@@ -155,39 +217,50 @@ pub(crate) fn unseal(
     let opened = config.codec().open_bytes(aad, codec::decode_text(value)?)?;
     let snapshot = Snapshot {
         plaintext: opened.plaintext,
-        compressed: opened.header.compressed,
-        pointer: opened.header.pointer,
+        content: opened.header.content(),
         old_key: opened.old_key,
     };
     decode_snapshot(config, snapshot, now)
 }
 
-/// Decodes an authenticated plaintext and checks its expiry.
+/// Decodes an authenticated plaintext and checks its expiry against today's rules.
 fn decode_snapshot(
     config: &SessionConfig,
     snapshot: Snapshot,
     now: i64,
 ) -> Result<Unsealed, Error> {
-    let (meta, body) = envelope::decode(
+    let content = snapshot.content;
+    let (meta, contents) = envelope::decode(
+        content.version,
         config.compression(),
         &snapshot.plaintext,
-        snapshot.compressed,
+        content,
     )?;
-    if now >= meta.expires_at {
+    let expires_at = config.rules().effective_expiry(
+        meta.policy,
+        meta.created,
+        meta.last_active,
+        meta.expires_at,
+    );
+    if now >= expires_at {
         return Err(Error::Expired {
-            expired_at: meta.expires_at,
+            expired_at: expires_at,
         });
     }
-    if snapshot.pointer {
-        return Ok(Unsealed::Pointer(PointerMeta { meta, snapshot }));
+    match contents {
+        Contents::Pointer(entry) => Ok(Unsealed::Pointer(PointerMeta {
+            meta,
+            entry,
+            snapshot,
+        })),
+        Contents::Body(body) => Ok(Unsealed::Whole(Loaded {
+            meta,
+            body,
+            residence: Residence::Inline,
+            old_key: snapshot.old_key,
+            snapshot,
+        })),
     }
-    Ok(Unsealed::Whole(Loaded {
-        meta,
-        body: body.unwrap_or_default(),
-        residence: Residence::Inline,
-        old_key: snapshot.old_key,
-        snapshot,
-    }))
 }
 
 /// Fetches and opens the body a pointer refers to.
@@ -195,24 +268,29 @@ pub(crate) async fn fetch_body(
     config: &SessionConfig,
     pointer: PointerMeta,
 ) -> Result<Loaded, Error> {
-    let PointerMeta { meta, snapshot } = pointer;
+    let PointerMeta {
+        meta,
+        entry,
+        snapshot,
+    } = pointer;
     let store = config.store().ok_or(Error::MissingInStore)?;
     let stored = store
-        .load(&guard::entry_key(meta.id))
+        .load(&guard::entry_key(&entry))
         .await?
         .ok_or(Error::MissingInStore)?;
-    let context = guard::entry_context(config.cookie_name(), meta.id);
+    let context = guard::entry_context(config.cookie_name(), &entry);
     let opened = config.codec().open_bytes(&context, stored)?;
     if opened.header.pointer {
         return Err(Error::Authentication);
     }
     let body = envelope::decode_body(
-        config.compression(),
+        opened.header.version,
+        config.store_compression(),
         &opened.plaintext,
         opened.header.compressed,
     )?;
     Ok(Loaded {
-        residence: Residence::Store(meta.id),
+        residence: Residence::Store(entry),
         meta,
         body,
         old_key: snapshot.old_key || opened.old_key,
@@ -222,9 +300,11 @@ pub(crate) async fn fetch_body(
 
 /// Re-reads the session as it was loaded or last saved, dropping unsaved changes.
 pub(crate) async fn reload(config: &SessionConfig, session: &Session) -> Result<(), Error> {
-    let snapshot = session.state().snapshot();
+    let (snapshot, carrier) = {
+        let s = session.state();
+        (s.snapshot(), s.carrier())
+    };
     let now = config.clock().unix();
-    let carrier = session.state().carrier();
     let fresh = match snapshot {
         Some(snapshot) => {
             let loaded = match decode_snapshot(config, snapshot, now)? {
@@ -236,7 +316,9 @@ pub(crate) async fn reload(config: &SessionConfig, session: &Session) -> Result<
         }
         None => Session::fresh(
             now,
-            config.expiry().next_expiry(now, now),
+            config
+                .rules()
+                .next_expiry(envelope::Policy::Default, now, now),
             Arrival::fresh(carrier, None, None),
             Admission::Normal,
         ),

@@ -2,7 +2,9 @@
 //! the sealed value, write it, and hand back whatever store work is left.
 //!
 //! [`start_save`] does everything that needs no store (most responses); a
-//! [`StoreWrite`] it returns is awaited by [`StoreWrite::finish`].
+//! [`StoreWrite`] it returns is awaited by [`StoreWrite::finish`]. Nothing is
+//! written into the response headers before the store work it depends on has
+//! succeeded: a failed save leaves the client with its previous session.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +13,10 @@ use http::HeaderMap;
 
 use super::write::{write_removal, write_value};
 use crate::guard::{self, Guard, Placement};
-use crate::session::{Residence, SaveAction, Sealing, Snapshot};
+use crate::id::Entry;
+use crate::session::{Carrier, Residence, SaveAction, Sealing, Snapshot};
 use crate::store::SessionStore;
-use crate::{Error, Session, SessionConfig, SessionId};
+use crate::{Error, Session, SessionConfig};
 
 /// Where a save stands once everything that needs no store is done.
 pub(crate) enum SaveStep {
@@ -23,11 +26,19 @@ pub(crate) enum SaveStep {
     Store(StoreWrite),
 }
 
+/// How long an entry a newer write replaced stays readable, for requests still in
+/// flight with the previous cookie (a page's parallel requests): then it expires.
+pub(crate) const REPLACED_ENTRY_GRACE: Duration = Duration::from_secs(60);
+
 /// Store work a save leaves.
 pub(crate) enum StoreWrite {
-    /// Delete an entry nothing points at any more (after destroy, or after the body
-    /// moved back into the cookie).
-    DeleteEntry(SessionId),
+    /// Retire an entry the new value no longer points at (the body moved back into
+    /// the cookie): it expires after [`REPLACED_ENTRY_GRACE`].
+    RetireEntry(Entry),
+    /// `destroy()` of a session whose body is in the store: the entry must be gone
+    /// before the client is told to drop its cookie (else a copy of that cookie would
+    /// open the session again).
+    Remove { entry: Entry, carrier: Carrier },
     /// Put the body in the store, then send the pointer.
     WriteBody(Box<BodyWrite>),
 }
@@ -35,9 +46,10 @@ pub(crate) enum StoreWrite {
 /// A spilled session: the store entry to write and the pointer to send after it.
 pub(crate) struct BodyWrite {
     store: Arc<dyn SessionStore>,
-    id: SessionId,
-    /// The body sealed for the store, bound to the session id.
-    entry: Vec<u8>,
+    /// Where this write goes: an entry no other write ever used.
+    entry: Entry,
+    /// The body sealed for the store, bound to the session and the entry.
+    sealed: Vec<u8>,
     /// The sealed pointer value.
     pointer: Vec<u8>,
     ttl: i64,
@@ -55,9 +67,13 @@ pub(crate) fn start_save(
     headers: &mut HeaderMap,
 ) -> Result<SaveStep, Error> {
     let now = config.clock().unix();
-    let action = session
-        .state()
-        .plan_save(&config.expiry(), config.always_saves(), now)?;
+    let keyring = config.codec().keyring();
+    let action =
+        session
+            .state()
+            .plan_save(config.rules(), config.always_saves(), now, |subject| {
+                keyring.subject(subject)
+            })?;
     let mut sealing = match action {
         SaveAction::Skip => return Ok(SaveStep::Done),
         SaveAction::Remove {
@@ -65,13 +81,14 @@ pub(crate) fn start_save(
             carrier,
             entry,
         } => {
+            if let Some(entry) = entry {
+                return Ok(SaveStep::Store(StoreWrite::Remove { entry, carrier }));
+            }
             session.state().removed();
             if had_value {
                 write_removal(config, carrier, headers);
             }
-            return Ok(entry.map_or(SaveStep::Done, |id| {
-                SaveStep::Store(StoreWrite::DeleteEntry(id))
-            }));
+            return Ok(SaveStep::Done);
         }
         SaveAction::Write(sealing) => sealing,
     };
@@ -84,37 +101,52 @@ pub(crate) fn start_save(
     let guard = Guard {
         codec: config.codec(),
         compression: config.compression(),
+        store_compression: config.store_compression(),
         budget: config.budget(),
         cookie_name: config.cookie_name(),
         has_store: config.store().is_some(),
     };
     match guard.place(sealing.carrier, aad, sealing.id, meta, body)? {
         Placement::Inline(raw) => {
-            write_value(config, &raw, sealing.carrier, ttl, headers)?;
+            write_value(
+                config,
+                &raw,
+                sealing.carrier,
+                sealing.persistent,
+                ttl,
+                headers,
+            )?;
             let was = sealing.was;
             session.state().saved(
                 Residence::Inline,
                 Snapshot {
                     plaintext: sealing.plaintext,
-                    compressed: false,
-                    pointer: false,
+                    content: Default::default(),
                     old_key: false,
                 },
             );
             // The body left the store: its entry goes.
             Ok(match was {
-                Residence::Store(id) => SaveStep::Store(StoreWrite::DeleteEntry(id)),
+                Residence::Store(entry) => SaveStep::Store(StoreWrite::RetireEntry(entry)),
                 _ => SaveStep::Done,
             })
         }
-        Placement::Spill { pointer, entry } => {
+        Placement::Spill {
+            pointer,
+            entry,
+            sealed,
+        } => {
             let store = Arc::clone(config.store().expect("the guard spills only to a store"));
+            // The pointer's plaintext, kept for `reload`: the meta, then the entry id.
             sealing.plaintext.truncate(sealing.meta_len);
+            if let Entry::Written(_, id) = &entry {
+                sealing.plaintext.extend_from_slice(id.as_bytes());
+            }
             Ok(SaveStep::Store(StoreWrite::WriteBody(Box::new(
                 BodyWrite {
                     store,
-                    id: sealing.id,
                     entry,
+                    sealed,
                     pointer,
                     ttl,
                     sealing,
@@ -128,8 +160,9 @@ impl StoreWrite {
     /// Does the store part of a save.
     ///
     /// # Errors
-    /// [`Error::Store`] when the store fails to take the body: then nothing is written
-    /// to `headers` and the session stays unsaved.
+    /// [`Error::Store`] when the store fails to take the body or to delete a destroyed
+    /// session's entry: then nothing is written to `headers` and the session stays
+    /// unsaved (or not destroyed).
     pub(crate) async fn finish(
         self,
         config: &SessionConfig,
@@ -137,37 +170,51 @@ impl StoreWrite {
         headers: &mut HeaderMap,
     ) -> Result<(), Error> {
         let write = match self {
-            StoreWrite::DeleteEntry(id) => {
-                delete_quietly(config, id).await;
+            StoreWrite::RetireEntry(entry) => {
+                retire_quietly(config, &entry).await;
+                return Ok(());
+            }
+            StoreWrite::Remove { entry, carrier } => {
+                if let Some(store) = config.store() {
+                    store.delete(&guard::entry_key(&entry)).await?;
+                }
+                session.state().removed();
+                write_removal(config, carrier, headers);
                 return Ok(());
             }
             StoreWrite::WriteBody(write) => write,
         };
         let BodyWrite {
             store,
-            id,
             entry,
+            sealed,
             pointer,
             ttl,
             sealing,
         } = *write;
         let ttl_duration = Duration::from_secs(ttl.unsigned_abs());
         store
-            .save(&guard::entry_key(id), &entry, ttl_duration)
+            .save(&guard::entry_key(&entry), &sealed, ttl_duration)
             .await?;
-        write_value(config, &pointer, sealing.carrier, ttl, headers)?;
-        if let Residence::Store(stale) = sealing.was {
-            if stale != id {
-                delete_quietly(config, stale).await;
-            }
+        write_value(
+            config,
+            &pointer,
+            sealing.carrier,
+            sealing.persistent,
+            ttl,
+            headers,
+        )?;
+        if let Residence::Store(replaced) = sealing.was {
+            retire_quietly(config, &replaced).await;
         }
         session.state().saved(
-            Residence::Store(id),
+            Residence::Store(entry),
             Snapshot {
-                // `postcard(Meta)`, the pointer's plaintext.
                 plaintext: sealing.plaintext,
-                compressed: false,
-                pointer: true,
+                content: crate::codec::Content {
+                    pointer: true,
+                    ..Default::default()
+                },
                 old_key: false,
             },
         );
@@ -175,11 +222,16 @@ impl StoreWrite {
     }
 }
 
-/// Deletes an entry nothing points at; a failure is logged, the entry expires with its TTL.
-async fn delete_quietly(config: &SessionConfig, id: SessionId) {
+/// Lets a replaced entry expire after the grace period. It is an older state of the
+/// session, sealed with the pointer that names it, so keeping it is never wrong; a
+/// failure is logged and the entry expires with its own TTL.
+async fn retire_quietly(config: &SessionConfig, entry: &Entry) {
     if let Some(store) = config.store() {
-        if let Err(e) = store.delete(&guard::entry_key(id)).await {
-            tracing::warn!(error = %e, "could not delete a stale session store entry; it will expire");
+        if let Err(e) = store
+            .expire_in(&guard::entry_key(entry), REPLACED_ENTRY_GRACE)
+            .await
+        {
+            tracing::warn!(error = %e, "could not shorten a replaced session store entry; it will expire with its TTL");
         }
     }
 }

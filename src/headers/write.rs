@@ -12,7 +12,7 @@ use crate::{Error, SessionConfig};
 
 /// Writes a sealed value the way the session travels: as the header, or as a
 /// Set-Cookie built in one buffer (`name=` + base64url + the preformatted
-/// attributes + `Max-Age` for a persistent cookie).
+/// attributes + `Max-Age={ttl}` when the session's policy makes it `persistent`).
 ///
 /// # Errors
 /// [`Error::InvalidHeader`] if the text is not a valid header value (it always is).
@@ -20,6 +20,7 @@ pub(crate) fn write_value(
     config: &SessionConfig,
     raw: &[u8],
     carrier: Carrier,
+    persistent: bool,
     ttl: i64,
     headers: &mut HeaderMap,
 ) -> Result<(), Error> {
@@ -39,7 +40,7 @@ pub(crate) fn write_value(
     text.push(b'=');
     codec::encode_text_into(raw, &mut text);
     text.extend_from_slice(attributes);
-    if config.expiry().is_persistent() {
+    if persistent {
         // The cookie crate writes Max-Age right after Path/Domain, where the attributes end.
         let _ = write!(text, "; Max-Age={ttl}");
     }

@@ -17,7 +17,8 @@ use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
 
 use crate::envelope::{Body, Meta, CSRF_LEN};
-use crate::{Error, SessionId};
+use crate::expiry::Policy;
+use crate::{values, Error, SessionExpiry, SessionId};
 
 mod state;
 pub(crate) use state::{
@@ -65,13 +66,7 @@ impl Session {
 
     /// A new session for a request that brought no usable value.
     pub(crate) fn fresh(now: i64, expires_at: i64, arrival: Arrival, admission: Admission) -> Self {
-        let meta = Meta {
-            id: SessionId::random(),
-            created: now,
-            last_active: now,
-            expires_at,
-            csrf: None,
-        };
+        let meta = Meta::new(SessionId::random(), now, expires_at);
         Self::from_state(State::fresh(meta, arrival, admission))
     }
 
@@ -112,12 +107,13 @@ impl Session {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Stores a value under `key`, serialized with postcard.
+    /// Stores a value under `key` (CBOR: self-describing, so the type may gain
+    /// fields with `#[serde(default)]` in a later deploy and still read this value).
     ///
     /// # Errors
-    /// [`Error::Serialization`] if the value cannot be serialized.
+    /// [`Error::Value`] if the value cannot be serialized.
     pub fn insert<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), Error> {
-        let bytes = postcard::to_stdvec(value)?;
+        let bytes = values::encode(key, value)?;
         let mut s = self.state();
         if s.body.values.get(key) != Some(bytes.as_slice()) {
             s.body.values.insert(key, &bytes);
@@ -128,23 +124,47 @@ impl Session {
 
     /// Reads the value under `key` as `T`; `Ok(None)` when absent.
     ///
-    /// Values are not self-describing: read with the type you wrote.
+    /// A value of another type is an error, never garbage; additive changes to `T`
+    /// since the value was stored (a new field with `#[serde(default)]` or of type
+    /// `Option`, a new enum variant, a removed field) still read it.
     ///
     /// # Errors
-    /// [`Error::Serialization`] when the bytes do not decode as `T`.
+    /// [`Error::Value`] when the stored value does not decode as `T`: only this key
+    /// is affected (remove or overwrite it to recover).
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
         let s = self.state();
         s.body
             .values
             .get(key)
-            .map(|b| postcard::from_bytes(b).map_err(Error::from))
+            .map(|b| values::decode(key, b))
             .transpose()
+    }
+
+    /// Reads all values at once as the fields of one struct (each field a key; use
+    /// `Option` or `#[serde(default)]` for keys that may be absent), or as a map.
+    ///
+    /// ```
+    /// # use sealed_session::Session;
+    /// #[derive(serde::Deserialize)]
+    /// struct Visit { user: String, views: Option<u64> }
+    /// let session = Session::new();
+    /// session.insert("user", "ada")?;
+    /// let visit: Visit = session.get_all()?;
+    /// assert_eq!((visit.user.as_str(), visit.views), ("ada", None));
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Value`] naming the first key that does not decode as its field, or
+    /// (with an empty key) a required field that is missing.
+    pub fn get_all<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        values::decode_all(&self.state().body.values)
     }
 
     /// Reads the value under `key`, or `default` when absent.
     ///
     /// # Errors
-    /// [`Error::Serialization`] when present but not a `T`.
+    /// [`Error::Value`] when present but not a `T`.
     pub fn get_or<T: DeserializeOwned>(&self, key: &str, default: T) -> Result<T, Error> {
         Ok(self.get(key)?.unwrap_or(default))
     }
@@ -152,7 +172,7 @@ impl Session {
     /// Reads the value under `key`, or `T::default()` when absent.
     ///
     /// # Errors
-    /// [`Error::Serialization`] when present but not a `T`.
+    /// [`Error::Value`] when present but not a `T`.
     pub fn get_or_default<T: DeserializeOwned + Default>(&self, key: &str) -> Result<T, Error> {
         Ok(self.get(key)?.unwrap_or_default())
     }
@@ -171,7 +191,7 @@ impl Session {
     /// Reads and removes the value under `key` (get and forget).
     ///
     /// # Errors
-    /// [`Error::Serialization`] when present but not a `T`; the value stays then.
+    /// [`Error::Value`] when present but not a `T`; the value stays then.
     pub fn pull<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
         let value = self.get(key)?;
         if value.is_some() {
@@ -183,7 +203,8 @@ impl Session {
     /// Appends `value` to the list stored under `key` (a `Vec<T>`), creating it if absent.
     ///
     /// # Errors
-    /// [`Error::Serialization`] when `key` holds something other than a `Vec<T>`.
+    /// [`Error::Value`] when `key` holds something other than a list of `T` (it is
+    /// left as it was: never silently turned into a list).
     pub fn push<T: Serialize + DeserializeOwned>(&self, key: &str, value: T) -> Result<(), Error> {
         let mut list: Vec<T> = self.get_or_default(key)?;
         list.push(value);
@@ -244,9 +265,9 @@ impl Session {
     /// Stores flash data for the next request only.
     ///
     /// # Errors
-    /// [`Error::Serialization`] if the value cannot be serialized.
+    /// [`Error::Value`] if the value cannot be serialized.
     pub fn flash<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), Error> {
-        let bytes = postcard::to_stdvec(value)?;
+        let bytes = values::encode(key, value)?;
         let mut s = self.state();
         s.body.flash.insert(key, &bytes);
         s.mark_changed();
@@ -256,12 +277,12 @@ impl Session {
     /// Reads flash data the previous request left (gone after this request unless kept).
     ///
     /// # Errors
-    /// [`Error::Serialization`] when present but not a `T`.
+    /// [`Error::Value`] when present but not a `T`.
     pub fn get_flash<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
         let s = self.state();
         s.flash_now
             .get(key)
-            .map(|b| postcard::from_bytes(b).map_err(Error::from))
+            .map(|b| values::decode(key, b))
             .transpose()
     }
 
@@ -324,12 +345,17 @@ impl Session {
         }
     }
 
-    /// Gives the session a new id, keeping its data. Call it on login to prevent fixation.
+    /// Gives the session a new id and a new CSRF secret, keeping its data. Call it on
+    /// login: an attacker who planted the session id (fixation) or read its CSRF
+    /// token before knows neither afterwards.
     #[doc(alias = "cycle_id")]
     #[doc(alias = "renew")]
     pub fn regenerate(&self) {
         let mut s = self.state();
         s.meta.id = SessionId::random();
+        if s.meta.csrf.is_some() {
+            s.meta.csrf = Some(random_csrf());
+        }
         s.mark_changed();
     }
 
@@ -342,7 +368,69 @@ impl Session {
         s.flash_now.clear();
         s.meta.csrf = None;
         s.meta.id = SessionId::random();
+        s.meta.policy = Policy::Default;
+        s.meta.subject = None;
+        s.new_subject = None;
+        s.new_expiry = None;
         s.status = Status::Destroyed;
+    }
+
+    /// Sets this session's own expiry ("remember me"), sealed with it so it holds on
+    /// every later request, through renewals, `regenerate()` and a move to the store;
+    /// [`SessionExpiry::Default`] goes back to the config's policy. The config's
+    /// `max_lifetime` and `max_idle` still bound it, and the cookie's Max-Age follows
+    /// it (none for a browser-session cookie).
+    ///
+    /// ```
+    /// # use sealed_session::{Session, SessionExpiry};
+    /// # use std::time::Duration;
+    /// let session = Session::new();
+    /// session.set_expiry(SessionExpiry::Absolute(Duration::from_secs(30 * 86_400)));
+    /// assert_eq!(session.expiry(), SessionExpiry::Absolute(Duration::from_secs(30 * 86_400)));
+    /// ```
+    pub fn set_expiry(&self, expiry: SessionExpiry) {
+        let mut s = self.state();
+        if s.new_expiry.is_some() || s.meta.policy.public() != expiry {
+            // Resolved against the config's clock when the session is saved.
+            s.new_expiry = Some(expiry);
+            s.mark_changed();
+        }
+    }
+
+    /// This session's own expiry, as set with [`Session::set_expiry`].
+    pub fn expiry(&self) -> SessionExpiry {
+        let s = self.state();
+        s.new_expiry.unwrap_or_else(|| s.meta.policy.public())
+    }
+
+    /// Serves this request without counting it as activity: an unchanged session is
+    /// not renewed, and a changed one is written without pushing its idle expiry
+    /// (polling must not keep an idle session alive). See also
+    /// `SessionConfigBuilder::passive_path`.
+    pub fn set_passive(&self) {
+        self.state().passive = true;
+    }
+
+    /// Records who is logged in (at login), so that `revoke_subject` can end all of
+    /// this subject's sessions ("log out everywhere"). The name is sealed as a keyed
+    /// hash, never as itself.
+    pub fn set_subject(&self, subject: &str) {
+        let mut s = self.state();
+        s.new_subject = Some(subject.to_owned());
+        s.mark_changed();
+    }
+
+    /// True when a subject was set on this session (now or on an earlier request).
+    pub fn has_subject(&self) -> bool {
+        let s = self.state();
+        s.new_subject.is_some() || s.meta.subject.is_some()
+    }
+
+    /// True when the session was last written under another request fingerprint than
+    /// this request's (with `FingerprintMode::LogOnly`; with the strict mode such a
+    /// session does not open at all).
+    pub fn fingerprint_changed(&self) -> bool {
+        self.state().arrival.fingerprint_changed
     }
 
     /// Renews the expiry now (idle timeout restarts) and re-issues the cookie.
@@ -442,6 +530,13 @@ mod tests {
         s.push("list", 1u8).unwrap();
         s.push("list", 2u8).unwrap();
         assert_eq!(s.get::<Vec<u8>>("list").unwrap(), Some(vec![1, 2]));
+        // A non-list is refused, and left as it was.
+        let err = s.push("name", 1u64).unwrap_err();
+        assert!(
+            matches!(&err, Error::Value { key, .. } if key == "name"),
+            "{err:?}"
+        );
+        assert_eq!(s.get::<String>("name").unwrap().as_deref(), Some("ann"));
         s.clear();
         assert!(s.is_empty());
     }

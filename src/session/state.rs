@@ -8,9 +8,12 @@
 
 use std::sync::Arc;
 
-use crate::envelope::{self, Body, Meta};
+use crate::codec::Content;
+use crate::envelope::{self, Body, Meta, Subject, FINGERPRINT_TAG_LEN};
+use crate::expiry::{Policy, Rules};
+use crate::id::Entry;
 use crate::map::ValueMap;
-use crate::{Error, Expiry, SessionId};
+use crate::{Error, SessionExpiry, SessionId};
 
 /// How the session value travels: it goes back the way it came.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +31,8 @@ pub(crate) enum Residence {
     Fresh,
     /// Whole in the cookie or header.
     Inline,
-    /// The cookie holds a pointer; the body is in the store, under the id it was written with.
-    Store(SessionId),
+    /// The cookie holds a pointer; the body is in the store, in this entry.
+    Store(Entry),
 }
 
 /// What the handler asked of the response (renewals due to the policy come on top).
@@ -64,12 +67,10 @@ pub(crate) enum Admission {
 /// into, so keeping it costs nothing, and it decodes the same way the value would.
 #[derive(Clone)]
 pub(crate) struct Snapshot {
-    /// `postcard(Meta) || body`, as after decryption.
+    /// `meta || body` (or `meta || entry id` for a pointer), as after decryption.
     pub(crate) plaintext: Vec<u8>,
-    /// The body part is compressed.
-    pub(crate) compressed: bool,
-    /// The value was a pointer: the body is in the store.
-    pub(crate) pointer: bool,
+    /// Its format version and flags.
+    pub(crate) content: Content,
     /// A key other than the primary opened it.
     pub(crate) old_key: bool,
 }
@@ -95,6 +96,10 @@ pub(crate) struct Arrival {
     pub(crate) old_key: bool,
     /// Why the request's value was refused, if it was.
     pub(crate) load_error: Option<Arc<Error>>,
+    /// The tag of this request's fingerprint, when fingerprints are only logged.
+    pub(crate) fingerprint: Option<[u8; FINGERPRINT_TAG_LEN]>,
+    /// The session was written under another fingerprint than this request's.
+    pub(crate) fingerprint_changed: bool,
 }
 
 impl Arrival {
@@ -106,6 +111,8 @@ impl Arrival {
             came_with_session: false,
             old_key: false,
             load_error: error.map(Arc::new),
+            fingerprint: None,
+            fingerprint_changed: false,
         }
     }
 
@@ -117,7 +124,15 @@ impl Arrival {
             came_with_session: true,
             old_key,
             load_error: None,
+            fingerprint: None,
+            fingerprint_changed: false,
         }
+    }
+
+    /// Records this request's fingerprint tag (log-only binding).
+    pub(crate) fn with_fingerprint(mut self, tag: Option<[u8; FINGERPRINT_TAG_LEN]>) -> Self {
+        self.fingerprint = tag;
+        self
     }
 }
 
@@ -132,6 +147,12 @@ pub(crate) struct State {
     pub(super) arrival: Arrival,
     /// What it was loaded from or last saved as, for `reload`.
     pub(super) snapshot: Option<Snapshot>,
+    /// This request does not count as activity (polling): no renewal, no new idle time.
+    pub(super) passive: bool,
+    /// A subject set on this request, hashed under the primary key when saved.
+    pub(super) new_subject: Option<String>,
+    /// An expiry set on this request, resolved against the config's clock when saved.
+    pub(super) new_expiry: Option<SessionExpiry>,
 }
 
 /// What a save must do, decided under the session lock.
@@ -142,7 +163,7 @@ pub(crate) enum SaveAction {
     Remove {
         had_value: bool,
         carrier: Carrier,
-        entry: Option<SessionId>,
+        entry: Option<Entry>,
     },
     /// Seal and write this.
     Write(Sealing),
@@ -160,6 +181,8 @@ pub(crate) struct Sealing {
     pub(crate) was: Residence,
     pub(crate) context: Option<Vec<u8>>,
     pub(crate) carrier: Carrier,
+    /// The cookie carries Max-Age.
+    pub(crate) persistent: bool,
 }
 
 impl State {
@@ -173,6 +196,9 @@ impl State {
             residence: Residence::Fresh,
             arrival,
             snapshot: None,
+            passive: false,
+            new_subject: None,
+            new_expiry: None,
         }
     }
 
@@ -202,6 +228,9 @@ impl State {
             residence,
             arrival,
             snapshot: Some(snapshot),
+            passive: false,
+            new_subject: None,
+            new_expiry: None,
         }
     }
 
@@ -230,12 +259,13 @@ impl State {
 
     /// Decides what the response must do with the session and, for a write, renews
     /// its times and encodes the envelope (here, under the lock, to spare cloning
-    /// the data out of it).
+    /// the data out of it). `subject_of` hashes a subject set on this request.
     pub(crate) fn plan_save(
         &mut self,
-        expiry: &Expiry,
+        rules: &Rules,
         always_save: bool,
         now: i64,
+        subject_of: impl FnOnce(&str) -> Subject,
     ) -> Result<SaveAction, Error> {
         if self.admission == Admission::Detached {
             if self.status == Status::Changed {
@@ -250,31 +280,48 @@ impl State {
                 had_value: self.residence != Residence::Fresh,
                 carrier: self.arrival.carrier,
                 entry: match self.residence {
-                    Residence::Store(id) => Some(id),
+                    Residence::Store(entry) => Some(entry),
                     _ => None,
                 },
             });
         }
+        let meta = &self.meta;
+        // A passive request (polling) is not activity, unless the handler touched it.
+        let counted = !self.passive || self.status == Status::Touched;
         let renew = self.status == Status::Touched
-            || always_save
-            || expiry.renewal_due(self.meta.created, self.meta.expires_at, now);
+            || (counted
+                && (always_save
+                    || rules.renewal_due(meta.policy, meta.created, meta.expires_at, now)));
         let write = matches!(self.status, Status::Changed | Status::Reseal)
             || self.admission == Admission::Forced
             || (renew && self.residence != Residence::Fresh);
         if !write {
             return Ok(SaveAction::Skip);
         }
-        self.meta.last_active = now;
-        self.meta.expires_at = expiry.next_expiry(self.meta.created, now);
-        let (plaintext, meta_len) = envelope::encode(&self.meta, &self.body)?;
+        if let Some(subject) = self.new_subject.take() {
+            self.meta.subject = Some(subject_of(&subject));
+        }
+        if let Some(expiry) = self.new_expiry.take() {
+            self.meta.policy = Policy::new(expiry, self.meta.created, now);
+        }
+        if self.arrival.fingerprint.is_some() {
+            self.meta.fingerprint = self.arrival.fingerprint;
+        }
+        let meta = &mut self.meta;
+        if counted {
+            meta.last_active = now;
+        }
+        meta.expires_at = rules.next_expiry(meta.policy, meta.created, meta.last_active);
+        let (plaintext, meta_len) = envelope::encode(meta, &self.body)?;
         Ok(SaveAction::Write(Sealing {
-            id: self.meta.id,
-            expires_at: self.meta.expires_at,
+            id: meta.id,
+            expires_at: meta.expires_at,
             plaintext,
             meta_len,
             was: self.residence,
             context: self.arrival.context.clone(),
             carrier: self.arrival.carrier,
+            persistent: rules.is_persistent(meta.policy),
         }))
     }
 

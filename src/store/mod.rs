@@ -108,6 +108,17 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Removes an entry; removing a missing entry is not an error.
     async fn delete(&self, key: &StoreKey) -> Result<(), Error>;
 
+    /// Lets an entry live at most `ttl` longer (never longer than it would anyway); a
+    /// missing entry is not an error. Called on the entry a newer write replaced, so
+    /// requests still in flight with the previous cookie can read it for a moment.
+    ///
+    /// The default does nothing: the entry then lives until its own TTL, which costs
+    /// space (one entry per write of a big session) but never loses a session.
+    async fn expire_in(&self, key: &StoreKey, ttl: Duration) -> Result<(), Error> {
+        let _ = (key, ttl);
+        Ok(())
+    }
+
     /// Number of live entries, if the backend can count them (`None` otherwise).
     async fn len(&self) -> Result<Option<usize>, Error> {
         Ok(None)

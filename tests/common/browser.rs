@@ -55,16 +55,19 @@ pub fn with_cookie(pair: &str) -> HeaderMap {
 }
 
 /// Incompressible bytes (xorshift), so sizes are what the test means them to be.
-pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+/// A `ByteBuf` is stored as one CBOR byte string (a `Vec<u8>` would be an array
+/// of numbers, up to two bytes each).
+pub fn noise(len: usize, seed: u64) -> serde_bytes::ByteBuf {
     let mut x = seed | 1;
-    (0..len)
+    let bytes: Vec<u8> = (0..len)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             (x >> 32) as u8
         })
-        .collect()
+        .collect();
+    serde_bytes::ByteBuf::from(bytes)
 }
 
 /// One request: load from `cookie`, run `f`, save; returns the session and response headers.
