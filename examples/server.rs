@@ -5,10 +5,13 @@
 //! ADDR=127.0.0.1:8080 SESSION_SECURE=0 SESSION_KEYS=new,old SESSION_STORE=file:/tmp/sessions cargo run --example server
 //! ```
 //! Env: `ADDR`; `SESSION_KEYS` (comma-separated base64 secrets, newest first; generated
-//! if unset); `SESSION_STORE` = `memory` | `redis://host:port` (needs `--features redis`)
-//! | `file:DIR`; `SESSION_SECURE=0` for plain-http cookies in local use.
+//! if unset); `SESSION_STORE` = `memory` | `none` | `redis://host:port` (needs
+//! `--features redis`) | `file:DIR`; `SESSION_SECURE=0` for plain-http cookies in local
+//! use; `SESSION_IDLE` / `SESSION_ABSOLUTE` (seconds) for the idle timeout and the
+//! absolute limit, which also bind sessions issued before.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::Json;
 use axum::http::{HeaderMap, HeaderName, StatusCode};
@@ -17,9 +20,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use rand::distr::{Alphanumeric, SampleString};
 use rand::Rng;
-use sealed_session::store::{FileStore, SessionStore};
+use sealed_session::store::{FileStore, MemoryStore, SessionStore};
 use sealed_session::{
-    store::MemoryStore, Keyring, Session, SessionConfig, SessionLayer, Transport,
+    Expiry, Keyring, Session, SessionConfig, SessionExpiry, SessionLayer, Transport,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -63,37 +66,100 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let store = store_from_env().await?;
     let secure = std::env::var("SESSION_SECURE").map_or(true, |v| v != "0");
-    let config = SessionConfig::builder(keyring)
-        .secure(secure)
-        .transport(Transport::CookieOrHeader(HeaderName::from_static(
-            "x-session",
-        )))
-        .store_arc(store)
-        .build()?;
+    let mut builder =
+        SessionConfig::builder(keyring)
+            .secure(secure)
+            .transport(Transport::CookieOrHeader(HeaderName::from_static(
+                "x-session",
+            )));
+    builder = with_limits_from_env(builder)?;
+    if let Some(store) = store {
+        builder = builder.store_arc(store);
+    }
+    let config = builder.build()?;
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app(config)).await?;
     Ok(())
 }
 
-async fn store_from_env() -> Result<Arc<dyn SessionStore>, Box<dyn std::error::Error>> {
+/// How long a "remember me" session lasts.
+pub const REMEMBER: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The expiry rules: a browser-session cookie by default (24 h idle, 7 days), up to
+/// 30 days for "remember me"; `SESSION_IDLE` and `SESSION_ABSOLUTE` (seconds) set the
+/// idle timeout and the absolute limit, and are ceilings for every session, also
+/// those issued before (a lowered limit ends them sooner).
+fn with_limits_from_env(
+    builder: sealed_session::SessionConfigBuilder,
+) -> Result<sealed_session::SessionConfigBuilder, Box<dyn std::error::Error>> {
+    let seconds = |name: &str| -> Result<Option<Duration>, Box<dyn std::error::Error>> {
+        match std::env::var(name) {
+            Ok(v) if !v.trim().is_empty() => {
+                let n: u64 = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{name}={v:?}: expected a number of seconds"))?;
+                Ok(Some(Duration::from_secs(n)))
+            }
+            _ => Ok(None),
+        }
+    };
+    let idle = seconds("SESSION_IDLE")?;
+    let absolute = seconds("SESSION_ABSOLUTE")?;
+    Ok(limits(builder, idle, absolute))
+}
+
+/// The demo's expiry rules for an idle timeout and absolute limit (defaults when `None`).
+pub fn limits(
+    builder: sealed_session::SessionConfigBuilder,
+    idle: Option<Duration>,
+    absolute: Option<Duration>,
+) -> sealed_session::SessionConfigBuilder {
+    let mut policy = Expiry::browser_session();
+    if let Some(idle) = idle {
+        policy = policy
+            .with_idle_timeout(Some(idle))
+            .with_renew_threshold(idle / 2);
+    }
+    if let Some(absolute) = absolute {
+        policy = policy.with_absolute_limit(absolute);
+    }
+    let mut builder = builder
+        .expiry(policy)
+        .max_lifetime(absolute.unwrap_or(REMEMBER));
+    if let Some(idle) = idle {
+        builder = builder.max_idle(idle);
+    }
+    builder
+}
+
+/// The store from `SESSION_STORE`; `None` for `none` (a session too big for a cookie
+/// then answers 500 and the old cookie is kept).
+async fn store_from_env() -> Result<Option<Arc<dyn SessionStore>>, Box<dyn std::error::Error>> {
     let spec = std::env::var("SESSION_STORE").unwrap_or_else(|_| "memory".into());
     if spec == "memory" || spec.is_empty() {
-        return Ok(Arc::new(MemoryStore::default()));
+        return Ok(Some(Arc::new(MemoryStore::default())));
+    }
+    if spec == "none" {
+        return Ok(None);
     }
     if let Some(dir) = spec.strip_prefix("file:") {
-        return Ok(Arc::new(FileStore::open(dir).await?));
+        return Ok(Some(Arc::new(FileStore::open(dir).await?)));
     }
     if spec.starts_with("redis://") || spec.starts_with("rediss://") {
         #[cfg(feature = "redis")]
         {
             let store = sealed_session::store::RedisStore::connect(&spec).await?;
-            return Ok(Arc::new(store));
+            return Ok(Some(Arc::new(store)));
         }
         #[cfg(not(feature = "redis"))]
         return Err("SESSION_STORE=redis://… needs the redis feature: cargo run --features redis --example server".into());
     }
-    Err(format!("SESSION_STORE={spec:?}: expected memory, redis://host:port or file:DIR").into())
+    Err(
+        format!("SESSION_STORE={spec:?}: expected memory, none, redis://host:port or file:DIR")
+            .into(),
+    )
 }
 
 /// The demo router; `pub` so tests can drive the very same app in-process.
@@ -102,6 +168,7 @@ pub fn app(config: SessionConfig) -> Router {
         .route("/", get(views))
         .route("/session", get(whole_session))
         .route("/login", post(login))
+        .route("/whoami", get(whoami))
         .route("/logout", post(logout))
         .route("/cart", post(add_to_cart))
         .route("/flash", post(add_flash).get(read_flash))
@@ -110,7 +177,7 @@ pub fn app(config: SessionConfig) -> Router {
         .layer(SessionLayer::new(config))
 }
 
-/// A session value that does not decode is a server bug, not the client's: 500 with a reason.
+/// A value that cannot be stored is a server bug: 500 with a reason.
 fn internal(e: sealed_session::Error) -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -119,29 +186,45 @@ fn internal(e: sealed_session::Error) -> Response {
         .into_response()
 }
 
+/// Reads `key`; a value that no longer decodes as `T` (a deploy changed the type
+/// incompatibly) is logged and dropped, so the user keeps the rest of the session
+/// and gets a 200, not a 500, on every request until it expires.
+fn read_or_reset<T: serde::de::DeserializeOwned>(session: &Session, key: &str) -> Option<T> {
+    match session.get(key) {
+        Ok(value) => value,
+        Err(e) => {
+            tracing::warn!(error = %e, key, "session value no longer decodes; it is reset");
+            session.remove(key);
+            None
+        }
+    }
+}
+
 async fn views(session: Session) -> Result<Json<Value>, Response> {
-    let views = session.get_or("views", 0u64).map_err(internal)? + 1;
+    let views = read_or_reset::<u64>(&session, "views").unwrap_or(0) + 1;
     session.insert("views", &views).map_err(internal)?;
     Ok(Json(json!({ "views": views })))
 }
 
-async fn whole_session(session: Session) -> Result<Json<Value>, Response> {
+async fn whole_session(session: Session) -> Json<Value> {
     let mut data = serde_json::Map::new();
-    if let Some(v) = session.get::<u64>("views").map_err(internal)? {
+    if let Some(v) = read_or_reset::<u64>(&session, "views") {
         data.insert("views".into(), json!(v));
     }
-    if let Some(u) = session.get::<String>("user").map_err(internal)? {
+    if let Some(u) = read_or_reset::<String>(&session, "user") {
         data.insert("user".into(), json!(u));
     }
-    if let Some(c) = session.get::<Vec<Item>>("cart").map_err(internal)? {
+    if let Some(c) = read_or_reset::<Vec<Item>>(&session, "cart") {
         data.insert("cart".into(), json!(c));
     }
-    Ok(Json(Value::Object(data)))
+    Json(Value::Object(data))
 }
 
 #[derive(Deserialize)]
 struct Login {
     user: String,
+    #[serde(default)]
+    remember: bool,
 }
 
 async fn login(session: Session, Json(login): Json<Login>) -> Result<Json<Value>, Response> {
@@ -153,8 +236,19 @@ async fn login(session: Session, Json(login): Json<Login>) -> Result<Json<Value>
             .into_response());
     }
     session.insert("user", &login.user).map_err(internal)?;
+    // A new id and CSRF secret: whoever knew the pre-login ones knows nothing now.
     session.regenerate();
+    session.set_subject(&login.user);
+    session.set_expiry(if login.remember {
+        SessionExpiry::Absolute(REMEMBER)
+    } else {
+        SessionExpiry::BrowserSession
+    });
     Ok(Json(json!({ "user": login.user })))
+}
+
+async fn whoami(session: Session) -> Json<Value> {
+    Json(json!({ "user": read_or_reset::<String>(&session, "user") }))
 }
 
 async fn logout(session: Session) -> Json<Value> {
@@ -175,7 +269,7 @@ async fn add_to_cart(session: Session, Json(add): Json<AddItems>) -> Result<Json
         )
             .into_response());
     }
-    let mut cart: Vec<Item> = session.get_or_default("cart").map_err(internal)?;
+    let mut cart: Vec<Item> = read_or_reset(&session, "cart").unwrap_or_default();
     let mut rng = rand::rng();
     for _ in 0..add.items {
         cart.push(Item {
@@ -200,19 +294,22 @@ async fn add_flash(
     // Messages flashed by earlier requests that nobody read yet stay queued.
     let mut messages: Vec<String> = session
         .get_flash("messages")
-        .map_err(internal)?
+        .ok()
+        .flatten()
         .unwrap_or_default();
     messages.push(flash.message);
     session.flash("messages", &messages).map_err(internal)?;
     Ok(Json(json!({ "queued": messages.len() })))
 }
 
-async fn read_flash(session: Session) -> Result<Json<Value>, Response> {
+async fn read_flash(session: Session) -> Json<Value> {
+    // Flash data lives one request: one that no longer decodes is simply dropped.
     let messages: Vec<String> = session
         .get_flash("messages")
-        .map_err(internal)?
+        .ok()
+        .flatten()
         .unwrap_or_default();
-    Ok(Json(json!({ "messages": messages })))
+    Json(json!({ "messages": messages }))
 }
 
 async fn csrf(session: Session) -> Json<Value> {

@@ -428,10 +428,19 @@ pub fn cookie_header_config(transport: Transport, algorithm: Algorithm) -> Sessi
         .expect("a valid config")
 }
 
-/// `cookie_header`: any Cookie / X-Session headers load as `Ok`, a fresh session with no data.
+/// `cookie_header`: any Cookie / X-Session headers load as `Ok`. Without a live
+/// value nothing opens (the vectors are expired, forging is out): a fresh session
+/// with no data. With mode bit 2 a live session cookie is put into the first
+/// Cookie line at a position the input picks, among whatever bytes the input
+/// holds: it must open, unless the input put [`MAX_CANDIDATES`] or more other
+/// `session` pairs before it (the bound on values tried per request).
 ///
 /// Returns the session for callers that check more (the corpus test).
 pub fn cookie_header(data: &[u8]) -> sealed_session::Session {
+    let mode = data.first().copied().unwrap_or(0);
+    if mode & 4 == 4 && mode & 1 == 0 {
+        return cookie_among_neighbours(data);
+    }
     let (config, headers) = cookie_header_request(data);
     let session = block_on(headers::load(config, &headers))
         .unwrap_or_else(|e| panic!("load with no store configured failed: {e}"));
@@ -441,6 +450,88 @@ pub fn cookie_header(data: &[u8]) -> sealed_session::Session {
     );
     assert!(session.is_empty(), "a fresh session has no data");
     assert!(session.keys().is_empty());
+    session
+}
+
+/// How many same-named values a request's load tries (the library's bound).
+pub const MAX_CANDIDATES: usize = 4;
+
+/// A live `session=...` pair for the `cookie_header` configs of `algorithm`, holding
+/// `{"fuzz": 1}`, sealed once.
+fn live_pair(algorithm: Algorithm) -> &'static str {
+    static PAIRS: OnceLock<[String; 2]> = OnceLock::new();
+    let pairs = PAIRS.get_or_init(|| {
+        [Algorithm::Aes256GcmSiv, Algorithm::XChaCha20Poly1305].map(|a| {
+            let config = cookie_header_config(Transport::Cookie, a);
+            let session = block_on(headers::load(&config, &HeaderMap::new())).expect("fresh");
+            session.insert("fuzz", &1u8).expect("a u8 encodes");
+            let mut out = HeaderMap::new();
+            block_on(headers::save(&config, &session, &mut out)).expect("a small session fits");
+            let set_cookie = out[SET_COOKIE].to_str().expect("text");
+            set_cookie.split(';').next().expect("a pair").to_owned()
+        })
+    });
+    match algorithm {
+        Algorithm::Aes256GcmSiv => &pairs[0],
+        _ => &pairs[1],
+    }
+}
+
+/// Pairs named `session` in `bytes`, split on `;` the way a Cookie header is.
+fn session_pairs(bytes: &[u8]) -> usize {
+    bytes
+        .split(|&b| b == b';')
+        .filter(|pair| {
+            std::str::from_utf8(pair)
+                .ok()
+                .and_then(|p| p.trim().split_once('='))
+                .is_some_and(|(n, _)| n.trim() == "session")
+        })
+        .count()
+}
+
+fn cookie_among_neighbours(data: &[u8]) -> sealed_session::Session {
+    let mode = data[0];
+    let algorithm = if mode & 2 == 0 {
+        Algorithm::Aes256GcmSiv
+    } else {
+        Algorithm::XChaCha20Poly1305
+    };
+    let config = cookie_header_config(Transport::Cookie, algorithm);
+    let rest = data.get(1..).unwrap_or_default();
+    let (at, rest) = match rest.split_first() {
+        Some((&at, rest)) => (usize::from(at), rest),
+        None => (0, rest),
+    };
+    let line = rest.split(|&b| b == b'\n').next().unwrap_or_default();
+    let at = if line.is_empty() {
+        0
+    } else {
+        at % (line.len() + 1)
+    };
+    let (before, after) = line.split_at(at);
+    let mut header = before.to_vec();
+    header.extend_from_slice(b";");
+    header.extend_from_slice(live_pair(algorithm).as_bytes());
+    header.extend_from_slice(b";");
+    header.extend_from_slice(after);
+    let mut headers = HeaderMap::new();
+    let Ok(value) = HeaderValue::from_bytes(&header) else {
+        // Bytes no header can carry (CR, LF, NUL): no request brings them.
+        return block_on(headers::load(&config, &headers)).expect("an empty request");
+    };
+    headers.append(COOKIE, value);
+    let session = block_on(headers::load(&config, &headers))
+        .unwrap_or_else(|e| panic!("load with no store configured failed: {e}"));
+    if session_pairs(before) < MAX_CANDIDATES {
+        assert!(
+            !session.is_new(),
+            "a valid cookie among other cookies did not open: {:?} (header {:?})",
+            session.load_error(),
+            String::from_utf8_lossy(&header)
+        );
+        assert_eq!(session.get::<u8>("fuzz").expect("it decodes"), Some(1));
+    }
     session
 }
 

@@ -89,7 +89,7 @@ fn roundtrip_corpus() {
 fn cookie_header_corpus() {
     let files = inputs("cookie_header");
     assert!(!files.is_empty(), "fuzz/corpus/cookie_header is empty");
-    let mut expired = 0;
+    let (mut expired, mut opened) = (0, 0);
     for (path, data) in &files {
         let session = replay(path, || checks::cookie_header(data));
         expired += usize::from(
@@ -97,7 +97,12 @@ fn cookie_header_corpus() {
                 .load_error()
                 .is_some_and(|e| e.kind() == sealed_session::ErrorKind::Expired),
         );
+        opened += usize::from(!session.is_new());
     }
+    assert!(
+        opened >= 3,
+        "only {opened} seeds carry a live cookie among neighbours"
+    );
     // Seeds carrying real sealed sessions get through decryption and decoding to the expiry check.
     assert!(
         expired >= 4,
@@ -173,7 +178,15 @@ struct Vector {
 }
 
 fn vectors() -> Vec<Vector> {
-    let text = std::fs::read_to_string(root().join("tests/vectors/v1.json")).unwrap();
+    read_vectors("tests/vectors/v1.json")
+}
+
+fn vectors_v2() -> Vec<Vector> {
+    read_vectors("tests/vectors/v2.json")
+}
+
+fn read_vectors(file: &str) -> Vec<Vector> {
+    let text = std::fs::read_to_string(root().join(file)).unwrap();
     let all: Vec<Value> = serde_json::from_str(&text).unwrap();
     all.into_iter()
         .map(|v| Vector {
@@ -410,6 +423,66 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     ];
     for (name, s) in cookie_seeds {
         out.push(("cookie_header", name.into(), s.into_bytes()));
+    }
+    // cookie_header, mode bit 2: a live cookie put among the line's bytes at the
+    // position of the second byte.
+    let neighbours: [(&str, &[u8]); 4] = [
+        (
+            "live-between-utf8",
+            "\x0alang=español; theme=dark".as_bytes(),
+        ),
+        ("live-after-junk", b"\xff\xfe=\x80\x81; a=1"),
+        ("live-xchacha-start", b"\x00x=\xc3; y"),
+        (
+            "live-after-three-tossed",
+            b"\x40session=a; session=b; session=c; z=1",
+        ),
+    ];
+    for (name, rest) in neighbours {
+        let mode: u8 = if name.contains("xchacha") { 4 | 2 } else { 4 };
+        let mut bytes = vec![mode];
+        bytes.extend_from_slice(rest);
+        out.push(("cookie_header", name.into(), bytes));
+    }
+
+    // Format v2: every sealed text for `open`, the decrypted plaintexts for
+    // `envelope`, and the expired v2 cookies for `cookie_header`.
+    for (i, v) in vectors_v2().iter().enumerate() {
+        out.push((
+            "open",
+            format!("v2-{i:02}-text"),
+            v.sealed.as_bytes().to_vec(),
+        ));
+        if v.json.get("session").is_none() {
+            continue;
+        }
+        let codec = Codec::new(
+            Keyring::new([&v.secret])
+                .unwrap()
+                .with_algorithm(v.algorithm),
+        )
+        .with_max_value_len(1 << 16);
+        let opened = codec.open(&v.name, &v.sealed).unwrap();
+        if v.algorithm == Algorithm::Aes256GcmSiv {
+            let kind = match (opened.header.pointer, opened.header.compressed) {
+                (true, _) => "pointer",
+                (_, true) => "compressed",
+                _ => "plain",
+            };
+            out.push(("envelope", format!("v2-{i:02}-{kind}"), opened.plaintext));
+        }
+        if v.name == "session" {
+            let mode = if v.algorithm == Algorithm::Aes256GcmSiv {
+                "0"
+            } else {
+                "2"
+            };
+            out.push((
+                "cookie_header",
+                format!("v2-{i:02}-cookie"),
+                format!("{mode}a=b; session={}", v.sealed).into_bytes(),
+            ));
+        }
     }
 
     for (i, input) in roundtrip_seeds().iter().enumerate() {
