@@ -282,19 +282,20 @@ impl Keyring {
         &self.keys[0]
     }
 
-    /// The subject's keyed hash under the primary key (what a session seals).
-    pub(crate) fn subject(&self, subject: &str) -> Subject {
-        self.keys[0].subject(subject)
+    /// The subject's keyed hash under the primary key, set at `since` (what a session seals).
+    pub(crate) fn subject(&self, subject: &str, since: i64) -> Subject {
+        self.keys[0].subject(subject, since)
     }
 
     /// The subject's keyed hash under every key: a session may carry any of them.
-    #[allow(dead_code)] // the revocation list records every one (next step)
-    pub(crate) fn subjects(&self, subject: &str) -> Vec<Subject> {
-        self.keys.iter().map(|k| k.subject(subject)).collect()
+    pub(crate) fn subjects(&self, subject: &str, since: i64) -> Vec<Subject> {
+        self.keys
+            .iter()
+            .map(|k| k.subject(subject, since))
+            .collect()
     }
 
     /// True when a key with this id is in the ring.
-    #[allow(dead_code)] // the revocation list refuses subjects of retired keys (next step)
     pub(crate) fn has_key(&self, id: u32) -> bool {
         self.keys.iter().any(|k| k.id == id)
     }
@@ -373,7 +374,7 @@ impl FromStr for Keyring {
 
 impl DerivedKey {
     /// HMAC-SHA256 of the subject under this key's subject key, cut to 16 bytes.
-    fn subject(&self, subject: &str) -> Subject {
+    fn subject(&self, subject: &str, since: i64) -> Subject {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.subject_key.as_slice())
             .expect("HMAC takes any key length");
         mac.update(subject.as_bytes());
@@ -383,6 +384,7 @@ impl DerivedKey {
         Subject {
             key_id: self.id,
             hash,
+            since,
         }
     }
 }

@@ -60,8 +60,8 @@ pub struct EnvelopeParts {
     pub csrf: Option<[u8; 32]>,
     /// The session's own policy (v2 only).
     pub policy: Policy,
-    /// Subject: key id and keyed hash (v2 only).
-    pub subject: Option<(u32, [u8; 16])>,
+    /// Subject: key id, keyed hash and when it was set (v2 only).
+    pub subject: Option<(u32, [u8; 16], i64)>,
     /// Fingerprint tag (v2 only).
     pub fingerprint: Option<[u8; 8]>,
     /// Values, already encoded (postcard in v1, CBOR in v2).
@@ -80,7 +80,11 @@ impl EnvelopeParts {
             last_active: self.last_active,
             expires_at: self.expires_at,
             policy: self.policy.into(),
-            subject: self.subject.map(|(key_id, hash)| Subject { key_id, hash }),
+            subject: self.subject.map(|(key_id, hash, since)| Subject {
+                key_id,
+                hash,
+                since,
+            }),
             fingerprint: self.fingerprint,
             csrf: self.csrf,
         }

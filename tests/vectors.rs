@@ -293,7 +293,7 @@ fn definitions_v2() -> Vec<Value> {
             "session": {"id": "ffeeddccbbaa99887766554433221100", "created": 1_790_000_000i64,
                 "last_active": 1_790_003_600i64, "expires_at": 1_792_592_000i64, "csrf": null,
                 "policy": {"kind": "absolute", "start": 600, "ttl": 2_592_000},
-                "subject": {"key_id": 3_141_592_653u32, "hash": hex::encode([0x77u8; 16])},
+                "subject": {"key_id": 3_141_592_653u32, "hash": hex::encode([0x77u8; 16]), "since": 1_790_000_600i64},
                 "fingerprint": hex::encode([0x42u8; 8]),
                 "values": {"notes": enc(&text.as_str())},
                 "flash": {"messages": enc(&vec!["saved"])}}}));

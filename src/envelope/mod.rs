@@ -44,11 +44,15 @@ pub(crate) const SUBJECT_HASH_LEN: usize = 16;
 pub(crate) const FINGERPRINT_TAG_LEN: usize = 8;
 
 /// The logged-in identity as a keyed hash: the id of the key that made it, and the
-/// first 16 bytes of HMAC-SHA256 under that key's subject key. Never the name itself.
+/// first 16 bytes of HMAC-SHA256 under that key's subject key (never the name
+/// itself), with the time it was set (login): revoking a subject refuses the
+/// sessions it was set on before the revocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(crate) struct Subject {
     pub(crate) key_id: u32,
     pub(crate) hash: [u8; SUBJECT_HASH_LEN],
+    /// Unix seconds when it was set.
+    pub(crate) since: i64,
 }
 
 /// The uncompressed envelope header, in memory (absolute unix seconds).
@@ -244,6 +248,7 @@ mod tests {
             subject: Some(Subject {
                 key_id: 7,
                 hash: [5; SUBJECT_HASH_LEN],
+                since: 1_700_000_050,
             }),
             fingerprint: Some([1; FINGERPRINT_TAG_LEN]),
             csrf: Some([9; CSRF_LEN]),

@@ -7,8 +7,8 @@ use super::{Meta, Policy, Subject, CSRF_LEN, FINGERPRINT_TAG_LEN};
 use crate::{Error, SessionId};
 
 /// Most bytes `postcard(MetaV2)` takes: id 16, three varint i64 30, policy 1 + 20,
-/// subject 1 + 5 + 16, fingerprint 1 + 8, CSRF 1 + 32.
-pub(super) const META_MAX: usize = 16 + 30 + 21 + 22 + 9 + 33;
+/// subject 1 + 5 + 16 + 10, fingerprint 1 + 8, CSRF 1 + 32.
+pub(super) const META_MAX: usize = 16 + 30 + 21 + 32 + 9 + 33;
 
 /// `postcard(MetaV2)` on the wire. Deltas wrap (modular arithmetic), so every
 /// `i64` survives the round trip.

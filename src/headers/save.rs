@@ -72,7 +72,7 @@ pub(crate) fn start_save(
         session
             .state()
             .plan_save(config.rules(), config.always_saves(), now, |subject| {
-                keyring.subject(subject)
+                keyring.subject(subject, now)
             })?;
     let mut sealing = match action {
         SaveAction::Skip => return Ok(SaveStep::Done),

@@ -51,10 +51,13 @@ pub fn parts(v: &Value) -> EnvelopeParts {
             .as_str()
             .map(|c| hex::decode(c).unwrap().try_into().unwrap()),
         policy: policy(&s["policy"]),
-        subject: s
-            .get("subject")
-            .filter(|x| !x.is_null())
-            .map(|x| (x["key_id"].as_u64().unwrap() as u32, hex16(&x["hash"]))),
+        subject: s.get("subject").filter(|x| !x.is_null()).map(|x| {
+            (
+                x["key_id"].as_u64().unwrap() as u32,
+                hex16(&x["hash"]),
+                x["since"].as_i64().unwrap(),
+            )
+        }),
         fingerprint: s["fingerprint"]
             .as_str()
             .map(|f| hex::decode(f).unwrap().try_into().unwrap()),
