@@ -50,9 +50,14 @@ mod file;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod sql;
 
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "sqlite"))))]
+pub use self::sql::{SqlBackend, SqlOptions, SqlPool, SqlStore};
 pub use file::FileStore;
 pub use memory::MemoryStore;
 
