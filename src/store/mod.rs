@@ -46,6 +46,9 @@ use std::time::Duration;
 
 use crate::Error;
 
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
 mod file;
 mod memory;
 #[cfg(feature = "redis")]
