@@ -330,6 +330,24 @@ mod sqlite {
         assert_eq!(store.load(&key(9)).await.unwrap().unwrap(), b"good");
     }
 
+    /// A trigger that silently drops writes: the save is an error, never `Ok`.
+    #[tokio::test]
+    async fn a_write_the_database_swallows_is_an_error() {
+        let db = Db::new();
+        let store = db.store().await;
+        store.migrate().await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TRIGGER swallow BEFORE INSERT ON sealed_sessions \
+             BEGIN SELECT RAISE(IGNORE); END;",
+        )
+        .execute(&db.raw().await)
+        .await
+        .unwrap();
+        let err = store.save(&key(1), b"v", HOUR).await.unwrap_err();
+        assert_store_error(&err, "save");
+        assert_eq!(store.load(&key(1)).await.unwrap(), None);
+    }
+
     #[tokio::test]
     async fn a_dropped_table_is_created_again() {
         let db = Db::new();
@@ -571,6 +589,30 @@ mod postgres {
             "the corrupt rows are gone"
         );
         assert_eq!(store.load(&key(9)).await.unwrap().unwrap(), b"good");
+    }
+
+    /// A trigger that silently drops writes: the save is an error, never `Ok`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_the_database_swallows_is_an_error() {
+        let Some(server) = PostgresServer::start() else {
+            return;
+        };
+        let store = store(&server).await;
+        store.save(&key(1), b"kept", HOUR).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE FUNCTION swallow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$; \
+             CREATE TRIGGER swallow BEFORE INSERT OR UPDATE ON sealed_sessions \
+             FOR EACH ROW EXECUTE FUNCTION swallow();",
+        )
+        .execute(&raw(&server).await)
+        .await
+        .unwrap();
+        for n in [1, 2] {
+            let err = store.save(&key(n), b"new", HOUR).await.unwrap_err();
+            assert_store_error(&err, "save");
+        }
+        assert_eq!(store.load(&key(1)).await.unwrap().unwrap(), b"kept");
+        assert_eq!(store.load(&key(2)).await.unwrap(), None);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

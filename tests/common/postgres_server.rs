@@ -16,6 +16,8 @@
 //! `runuser` (or `su`), with the temp dir given to that user.
 #![allow(dead_code)]
 
+// Also loaded by `redis_server.rs` when a test uses both servers: one small file twice.
+#[allow(clippy::duplicate_mod)]
 #[path = "servers.rs"]
 mod servers;
 

@@ -178,12 +178,14 @@ impl SqlPool {
     /// `postgres://user[:password]@host:port/db` (or `postgresql://`, feature
     /// `postgres`; without TLS), or `sqlite:PATH` (feature `sqlite`; the file is
     /// created if missing, switched to WAL, and waits for other processes' locks
-    /// up to the timeout, so several processes can share it).
+    /// up to the timeout, so several processes can share it; `?mode=ro` opens it
+    /// read-only; an in-memory database is refused, as it would not keep entries).
     ///
     /// # Errors
     /// [`Error::Config`] for a URL scheme this build cannot serve (naming the feature
-    /// to enable); [`Error::Store`] when the URL is invalid or the database cannot be
-    /// reached within the [connect timeout](SqlOptions::with_connect_timeout).
+    /// to enable) or an in-memory SQLite database; [`Error::Store`] when the URL is
+    /// invalid or the database cannot be reached within the
+    /// [connect timeout](SqlOptions::with_connect_timeout).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -343,6 +345,13 @@ async fn connect_postgres(_url: &str, _options: SqlOptions) -> Result<SqlPool, E
 async fn connect_sqlite(url: &str, options: SqlOptions) -> Result<SqlPool, Error> {
     use std::str::FromStr as _;
 
+    if is_sqlite_memory(url) {
+        return Err(Error::Config(
+            "an in-memory SQLite database vanishes when the pool closes its connections: \
+             give sqlite: a file path, or use MemoryStore"
+                .into(),
+        ));
+    }
     let connect = sqlx::sqlite::SqliteConnectOptions::from_str(url)
         .map_err(|e| Error::store("connect", e))?
         .create_if_missing(true)
@@ -420,6 +429,13 @@ async fn switch_to_wal(
     }
 }
 
+/// `sqlite::memory:`, `sqlite:file:x?mode=memory` and the like.
+#[cfg(feature = "sqlite")]
+fn is_sqlite_memory(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    lower.contains(":memory:") || lower.contains("mode=memory")
+}
+
 /// SQLITE_BUSY or SQLITE_LOCKED, with any extended code.
 #[cfg(feature = "sqlite")]
 fn is_sqlite_busy(e: &sqlx::Error) -> bool {
@@ -447,6 +463,19 @@ mod tests {
             .with_connect_timeout(Duration::from_secs(5));
         assert_eq!(options.max_connections(), 1);
         assert_eq!(options.connect_timeout(), Duration::from_millis(300));
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn in_memory_sqlite_is_refused() {
+        for url in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite:file:x?mode=memory&cache=shared",
+        ] {
+            let err = SqlPool::connect(url).await.unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Config, "{url}: {err}");
+        }
     }
 
     #[tokio::test]
