@@ -1,5 +1,10 @@
 //! [`SqlStore`]: session bodies in one table of PostgreSQL (feature `postgres`)
 //! or SQLite (feature `sqlite`), on [sqlx](https://docs.rs/sqlx).
+//!
+//! Layout: `pool` is the bounded pool and its timeouts ([`SqlPool`]), `table` what
+//! every table on it shares (a checked name, creation on first use), `sessions` the
+//! session table's DDL and statements. Another table (the revocation list) adds its
+//! own module next to `sessions`, on the same pool.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,35 +17,30 @@ use sqlx::Row as _;
 use super::{SessionStore, StoreKey};
 use crate::Error;
 
-mod pool;
-mod table;
-
-pub use pool::{SqlBackend, SqlOptions, SqlPool};
-
-use pool::Backend;
-use table::{Statements, TableName, DEFAULT_TABLE, SWEEP_BATCH};
-
-/// Default chance that a save starts a background sweep: 2 in 100 (as the file store).
-const DEFAULT_SWEEP_PROBABILITY: (u32, u32) = (2, 100);
-
-/// Advisory-lock class that serializes this crate's `CREATE TABLE`s on PostgreSQL
-/// (the second key is the table name's hash): concurrent `CREATE TABLE IF NOT
-/// EXISTS` of one table can otherwise fail on PostgreSQL's catalog unique index.
-#[cfg(feature = "postgres")]
-const PG_LOCK_CLASS: i32 = 0x5e55_1011;
-
 /// Runs the same code against whichever sqlx pool is compiled in; each arm is
-/// type-checked for its own driver.
+/// type-checked for its own driver. Defined before the modules that use it.
 macro_rules! on_pool {
     ($backend:expr, $pool:ident => $body:expr) => {
         match $backend {
             #[cfg(feature = "postgres")]
-            Backend::Postgres($pool) => $body,
+            $crate::store::sql::pool::Backend::Postgres($pool) => $body,
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite($pool) => $body,
+            $crate::store::sql::pool::Backend::Sqlite($pool) => $body,
         }
     };
 }
+
+mod pool;
+mod sessions;
+mod table;
+
+pub use pool::{SqlBackend, SqlOptions, SqlPool};
+
+use sessions::{Statements, DEFAULT_TABLE, SWEEP_BATCH};
+use table::{LazyTable, TableName};
+
+/// Default chance that a save starts a background sweep: 2 in 100 (as the file store).
+const DEFAULT_SWEEP_PROBABILITY: (u32, u32) = (2, 100);
 
 /// A store that keeps entries as rows of one table in PostgreSQL or SQLite.
 ///
@@ -116,15 +116,11 @@ pub struct SqlStore {
 
 struct Inner {
     pool: SqlPool,
-    table: TableName,
+    table: LazyTable,
     sql: Statements,
     /// Sweep after a save with probability `sweep_numerator / sweep_denominator`.
     sweep_numerator: u32,
     sweep_denominator: u32,
-    /// Set once the table is known to exist; cleared when a query says it is gone.
-    ready: AtomicBool,
-    /// Held while checking for (and creating) the table, so one call does it.
-    preparing: tokio::sync::Mutex<()>,
     /// Set while a background sweep runs, so sweeps do not pile up.
     sweeping: AtomicBool,
 }
@@ -187,22 +183,20 @@ impl SqlStore {
         let inner = &self.inner;
         Self::build(
             inner.pool.clone(),
-            inner.table.clone(),
+            inner.table.name().clone(),
             (numerator.min(denominator), denominator.max(1)),
         )
     }
 
     fn build(pool: SqlPool, table: TableName, sweep: (u32, u32)) -> Self {
-        let sql = Statements::new(pool.backend(), &table);
+        let backend = pool.backend();
         SqlStore {
             inner: Arc::new(Inner {
+                sql: Statements::new(backend, &table),
+                table: LazyTable::new(backend, table.clone(), sessions::ddl(backend, &table)),
                 pool,
-                table,
-                sql,
                 sweep_numerator: sweep.0,
                 sweep_denominator: sweep.1,
-                ready: AtomicBool::new(false),
-                preparing: tokio::sync::Mutex::new(()),
                 sweeping: AtomicBool::new(false),
             }),
         }
@@ -215,7 +209,7 @@ impl SqlStore {
 
     /// The table this store keeps its entries in.
     pub fn table(&self) -> &str {
-        self.inner.table.as_str()
+        self.inner.table.name().as_str()
     }
 
     /// The statements that create the table `table` and its index for `backend`,
@@ -231,8 +225,8 @@ impl SqlStore {
     /// # Ok::<(), sealed_session::Error>(())
     /// ```
     pub fn ddl(backend: SqlBackend, table: &str) -> Result<String, Error> {
-        let [create, index] = table::ddl(backend, &TableName::new(table)?);
-        Ok(format!("{create};\n{index};\n"))
+        let statements = sessions::ddl(backend, &TableName::new(table)?);
+        Ok(statements.iter().map(|s| format!("{s};\n")).collect())
     }
 
     /// Creates the table and its index if they do not exist (safe to run from several
@@ -245,12 +239,7 @@ impl SqlStore {
         let inner = &self.inner;
         inner
             .pool
-            .run("migrate", async {
-                let _one = inner.preparing.lock().await;
-                inner.create().await?;
-                inner.ready.store(true, Ordering::Release);
-                Ok(())
-            })
+            .run("migrate", inner.table.migrate(&inner.pool, "migrate"))
             .await
     }
 
@@ -275,7 +264,7 @@ impl SqlStore {
         tokio::spawn(async move {
             match inner.sweep_all().await {
                 Ok(removed) => {
-                    tracing::debug!(removed, table = inner.table.as_str(), "sql store sweep")
+                    tracing::debug!(removed, table = inner.table.name().as_str(), "sql store sweep")
                 }
                 Err(error) => {
                     tracing::warn!(%error, source = ?std::error::Error::source(&error), "sql store sweep failed")
@@ -287,82 +276,13 @@ impl SqlStore {
 }
 
 impl Inner {
-    /// Makes sure the table exists before the first query: checks, and creates it
-    /// only when missing (so a role without `CREATE` works on a DBA's table).
-    async fn prepare(&self, op: &'static str) -> Result<(), Error> {
-        if self.ready.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let _one = self.preparing.lock().await;
-        if self.ready.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let exists = on_pool!(self.pool.inner(), pool => {
-            sqlx::query_scalar::<_, bool>(&self.sql.exists)
-                .bind(self.sql.exists_arg.as_str())
-                .fetch_one(pool)
-                .await
-        })
-        .map_err(|e| Error::store(op, e))?;
-        if !exists {
-            self.create().await.map_err(|e| match e {
-                Error::Store { source, .. } => Error::Store { op, source },
-                other => other,
-            })?;
-        }
-        self.ready.store(true, Ordering::Release);
-        Ok(())
-    }
-
-    /// Runs the DDL.
-    async fn create(&self) -> Result<(), Error> {
-        let failed = |e| Error::store("migrate", e);
-        let [create, index] = &self.sql.create;
-        match self.pool.inner() {
-            #[cfg(feature = "postgres")]
-            Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(failed)?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
-                    .bind(PG_LOCK_CLASS)
-                    .bind(self.table.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(failed)?;
-                sqlx::query(create)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(failed)?;
-                sqlx::query(index).execute(&mut *tx).await.map_err(failed)?;
-                tx.commit().await.map_err(failed)?;
-            }
-            #[cfg(feature = "sqlite")]
-            Backend::Sqlite(pool) => {
-                // Each statement is atomic and idempotent; SQLite's file lock orders
-                // two processes creating at once.
-                sqlx::query(create).execute(pool).await.map_err(failed)?;
-                sqlx::query(index).execute(pool).await.map_err(failed)?;
-            }
-        }
-        tracing::debug!(table = self.table.as_str(), backend = %self.pool.backend(), "sql store table ready");
-        Ok(())
-    }
-
-    /// Maps a query's error, and forgets that the table exists when the database
-    /// says it does not (someone dropped it): the next call creates it again.
-    fn failed(&self, op: &'static str, e: sqlx::Error) -> Error {
-        if is_missing_table(&e) {
-            self.ready.store(false, Ordering::Release);
-        }
-        Error::store(op, e)
-    }
-
     async fn sweep_all(&self) -> Result<usize, Error> {
         let mut removed = 0usize;
         loop {
             let batch = self
                 .pool
                 .run("sweep", async {
-                    self.prepare("sweep").await?;
+                    self.table.prepare(&self.pool, "sweep").await?;
                     let done = on_pool!(self.pool.inner(), pool => {
                         sqlx::query(&self.sql.sweep)
                             .bind(now_ms())
@@ -370,7 +290,7 @@ impl Inner {
                             .await
                             .map(|r| r.rows_affected())
                     });
-                    done.map_err(|e| self.failed("sweep", e))
+                    done.map_err(|e| self.table.failed("sweep", e))
                 })
                 .await?;
             removed = removed.saturating_add(usize::try_from(batch).unwrap_or(usize::MAX));
@@ -386,7 +306,7 @@ impl fmt::Debug for SqlStore {
         let inner = &self.inner;
         f.debug_struct("SqlStore")
             .field("backend", &inner.pool.backend())
-            .field("table", &inner.table.as_str())
+            .field("table", &inner.table.name().as_str())
             .field("timeout", &inner.pool.timeout())
             .field(
                 "sweep_probability",
@@ -404,7 +324,7 @@ impl SessionStore for SqlStore {
         inner
             .pool
             .run("load", async {
-                inner.prepare("load").await?;
+                inner.table.prepare(&inner.pool, "load").await?;
                 let row = on_pool!(inner.pool.inner(), pool => {
                     match sqlx::query(&inner.sql.load)
                         .bind(id)
@@ -421,7 +341,7 @@ impl SessionStore for SqlStore {
                         Err(e) => Err(e),
                     }
                 })
-                .map_err(|e| inner.failed("load", e))?;
+                .map_err(|e| inner.table.failed("load", e))?;
                 match row {
                     None => Ok(None),
                     Some(Some(sealed)) => Ok(Some(sealed)),
@@ -431,7 +351,7 @@ impl SessionStore for SqlStore {
                             sqlx::query(&inner.sql.delete_corrupt).bind(id).execute(pool).await.map(drop)
                         });
                         match removed {
-                            Ok(_) => tracing::warn!(table = inner.table.as_str(), "sql store removed a corrupt row"),
+                            Ok(()) => tracing::warn!(table = inner.table.name().as_str(), "sql store removed a corrupt row"),
                             Err(error) => tracing::warn!(%error, "sql store could not remove a corrupt row"),
                         }
                         Ok(None)
@@ -452,7 +372,7 @@ impl SessionStore for SqlStore {
         inner
             .pool
             .run("save", async {
-                inner.prepare("save").await?;
+                inner.table.prepare(&inner.pool, "save").await?;
                 let written = on_pool!(inner.pool.inner(), pool => {
                     sqlx::query(&inner.sql.save)
                         .bind(id)
@@ -462,7 +382,7 @@ impl SessionStore for SqlStore {
                         .await
                         .map(|r| r.rows_affected())
                 })
-                .map_err(|e| inner.failed("save", e))?;
+                .map_err(|e| inner.table.failed("save", e))?;
                 if written == 0 {
                     // Something (a trigger, a rule) swallowed the write: it did not happen.
                     return Err(Error::store("save", "the database reported no row written"));
@@ -480,11 +400,11 @@ impl SessionStore for SqlStore {
         inner
             .pool
             .run("delete", async {
-                inner.prepare("delete").await?;
+                inner.table.prepare(&inner.pool, "delete").await?;
                 on_pool!(inner.pool.inner(), pool => {
                     sqlx::query(&inner.sql.delete).bind(id).execute(pool).await.map(drop)
                 })
-                .map_err(|e| inner.failed("delete", e))
+                .map_err(|e| inner.table.failed("delete", e))
             })
             .await
     }
@@ -494,14 +414,14 @@ impl SessionStore for SqlStore {
         inner
             .pool
             .run("len", async {
-                inner.prepare("len").await?;
+                inner.table.prepare(&inner.pool, "len").await?;
                 let count = on_pool!(inner.pool.inner(), pool => {
                     sqlx::query_scalar::<_, i64>(&inner.sql.len)
                         .bind(now_ms())
                         .fetch_one(pool)
                         .await
                 })
-                .map_err(|e| inner.failed("len", e))?;
+                .map_err(|e| inner.table.failed("len", e))?;
                 Ok(Some(usize::try_from(count).unwrap_or(0)))
             })
             .await
@@ -512,11 +432,11 @@ impl SessionStore for SqlStore {
         inner
             .pool
             .run("clear", async {
-                inner.prepare("clear").await?;
+                inner.table.prepare(&inner.pool, "clear").await?;
                 on_pool!(inner.pool.inner(), pool => {
                     sqlx::query(&inner.sql.clear).execute(pool).await.map(drop)
                 })
-                .map_err(|e| inner.failed("clear", e))
+                .map_err(|e| inner.table.failed("clear", e))
             })
             .await
     }
@@ -527,18 +447,6 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// The database says the table does not exist (PostgreSQL `42P01`, SQLite "no such table").
-fn is_missing_table(e: &sqlx::Error) -> bool {
-    let sqlx::Error::Database(db) = e else {
-        return false;
-    };
-    match db.code().as_deref() {
-        Some("42P01") => true,
-        Some("1") => db.message().starts_with("no such table"),
-        _ => false,
-    }
 }
 
 #[cfg(test)]

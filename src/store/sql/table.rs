@@ -1,22 +1,23 @@
-//! The session table: its validated name, its DDL and its statements, per dialect.
+//! What every table of this crate on a [`SqlPool`] shares: a name that is safe to
+//! put in SQL, and creation on first use ([`LazyTable`]).
 //!
-//! All SQL text is built here once per store, from a name that [`TableName::new`]
-//! has checked to be a plain lowercase identifier, so nothing user-supplied is ever
-//! spliced into SQL unchecked and sqlx can cache each prepared statement.
+//! The session table ([`SqlStore`](super::SqlStore)) is one; a second table (the
+//! revocation list) gets its own [`LazyTable`] with its own DDL on the same pool.
 
-use super::pool::SqlBackend;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::pool::{Backend, SqlBackend, SqlPool};
 use crate::Error;
 
-/// The table name used unless another is set.
-pub(crate) const DEFAULT_TABLE: &str = "sealed_sessions";
+/// Advisory-lock class that serializes this crate's `CREATE TABLE`s on PostgreSQL
+/// (the second key is the table name's hash): concurrent `CREATE TABLE IF NOT
+/// EXISTS` of one table can otherwise fail on PostgreSQL's catalog unique index.
+#[cfg(feature = "postgres")]
+const PG_LOCK_CLASS: i32 = 0x5e55_1011;
 
-/// Longest table name accepted: PostgreSQL's identifier limit (63 bytes) minus the
-/// `_expires_ms` suffix of the index name.
+/// Longest name accepted: PostgreSQL's identifier limit (63 bytes) minus room for
+/// an index-name suffix such as `_expires_ms`.
 pub(crate) const MAX_TABLE_LEN: usize = 63 - "_expires_ms".len();
-
-/// Rows one sweep statement deletes at most, so a large backlog never holds one
-/// long transaction.
-pub(crate) const SWEEP_BATCH: u64 = 1_000;
 
 /// A table name that is safe to put in SQL: `[a-z_][a-z0-9_]*`, at most [`MAX_TABLE_LEN`] bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,104 +47,137 @@ impl TableName {
     pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
-}
 
-/// The SQL a store runs, for one table and one dialect.
-#[derive(Debug)]
-pub(crate) struct Statements {
-    /// One row, one boolean: does the table exist?
-    pub(crate) exists: String,
-    /// The bound argument of `exists`.
-    pub(crate) exists_arg: String,
-    /// `CREATE TABLE IF NOT EXISTS ...` then `CREATE INDEX IF NOT EXISTS ...`.
-    pub(crate) create: [String; 2],
-    /// (id, now) -> at most one row (sealed, valid).
-    pub(crate) load: String,
-    /// (id) -> deletes the row if it is corrupt.
-    pub(crate) delete_corrupt: String,
-    /// (id, sealed, expires_ms) -> upsert.
-    pub(crate) save: String,
-    /// (id).
-    pub(crate) delete: String,
-    /// (now) -> count of live rows.
-    pub(crate) len: String,
-    /// Deletes every row of the table.
-    pub(crate) clear: String,
-    /// (now) -> deletes up to [`SWEEP_BATCH`] expired rows.
-    pub(crate) sweep: String,
-}
-
-impl Statements {
-    pub(crate) fn new(backend: SqlBackend, table: &TableName) -> Self {
-        let t = format!("\"{}\"", table.as_str());
-        let (p1, p2, p3) = match backend {
-            SqlBackend::Postgres => ("$1", "$2", "$3"),
-            SqlBackend::Sqlite => ("?1", "?2", "?3"),
-        };
-        // A row written by this store is always valid; a row a person or another
-        // program wrote into a table with looser columns may not be.
-        let valid = match backend {
-            SqlBackend::Postgres => "(sealed IS NOT NULL AND expires_ms IS NOT NULL)",
-            SqlBackend::Sqlite => "(typeof(sealed) = 'blob' AND typeof(expires_ms) = 'integer')",
-        };
-        let (exists, exists_arg) = match backend {
-            SqlBackend::Postgres => ("SELECT to_regclass($1) IS NOT NULL".to_owned(), t.clone()),
-            SqlBackend::Sqlite => (
-                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)"
-                    .to_owned(),
-                table.as_str().to_owned(),
-            ),
-        };
-        let lock = match backend {
-            // Sweepers on several servers skip each other's rows instead of waiting.
-            SqlBackend::Postgres => " FOR UPDATE SKIP LOCKED",
-            SqlBackend::Sqlite => "",
-        };
-        Statements {
-            exists,
-            exists_arg,
-            create: ddl(backend, table),
-            load: format!(
-                "SELECT sealed, {valid} FROM {t} WHERE id = {p1} AND (expires_ms > {p2} OR NOT {valid})"
-            ),
-            delete_corrupt: format!("DELETE FROM {t} WHERE id = {p1} AND NOT {valid}"),
-            save: format!(
-                "INSERT INTO {t} (id, sealed, expires_ms) VALUES ({p1}, {p2}, {p3}) \
-                 ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed, expires_ms = excluded.expires_ms"
-            ),
-            delete: format!("DELETE FROM {t} WHERE id = {p1}"),
-            len: format!("SELECT COUNT(*) FROM {t} WHERE expires_ms > {p1} AND {valid}"),
-            clear: format!("DELETE FROM {t}"),
-            sweep: format!(
-                "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} \
-                 WHERE expires_ms <= {p1} OR expires_ms IS NULL LIMIT {SWEEP_BATCH}{lock})"
-            ),
-        }
+    /// The name quoted for SQL (`"name"`); quoting is safe, the name has no quote.
+    pub(crate) fn quoted(&self) -> String {
+        format!("\"{}\"", self.0)
     }
 }
 
-/// The two statements that create the table and its expiry index.
-pub(crate) fn ddl(backend: SqlBackend, table: &TableName) -> [String; 2] {
-    let name = table.as_str();
-    let create = match backend {
-        SqlBackend::Postgres => format!(
-            "CREATE TABLE IF NOT EXISTS \"{name}\" (\n\
-             \x20   id BYTEA PRIMARY KEY CHECK (octet_length(id) = 16),\n\
-             \x20   sealed BYTEA NOT NULL,\n\
-             \x20   expires_ms BIGINT NOT NULL\n\
-             )"
-        ),
-        SqlBackend::Sqlite => format!(
-            "CREATE TABLE IF NOT EXISTS \"{name}\" (\n\
-             \x20   id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),\n\
-             \x20   sealed BLOB NOT NULL,\n\
-             \x20   expires_ms INTEGER NOT NULL\n\
-             ) STRICT, WITHOUT ROWID"
-        ),
+/// A table created on first use: before its first statement, a store checks that it
+/// exists and runs its DDL only when it does not, so a role without `CREATE` works
+/// on a table a DBA made.
+#[derive(Debug)]
+pub(crate) struct LazyTable {
+    name: TableName,
+    /// One row, one boolean: does the table exist? Its argument is `exists_arg`.
+    exists: &'static str,
+    exists_arg: String,
+    /// `CREATE ... IF NOT EXISTS` statements, run in order.
+    create: Vec<String>,
+    /// Set once the table is known to exist; cleared when a query says it is gone.
+    ready: AtomicBool,
+    /// Held while checking for (and creating) the table, so one call does it.
+    preparing: tokio::sync::Mutex<()>,
+}
+
+impl LazyTable {
+    pub(crate) fn new(backend: SqlBackend, name: TableName, create: Vec<String>) -> Self {
+        let (exists, exists_arg) = match backend {
+            SqlBackend::Postgres => ("SELECT to_regclass($1) IS NOT NULL", name.quoted()),
+            SqlBackend::Sqlite => (
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+                name.as_str().to_owned(),
+            ),
+        };
+        LazyTable {
+            name,
+            exists,
+            exists_arg,
+            create,
+            ready: AtomicBool::new(false),
+            preparing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &TableName {
+        &self.name
+    }
+
+    /// Makes sure the table exists; errors say `op`.
+    pub(crate) async fn prepare(&self, pool: &SqlPool, op: &'static str) -> Result<(), Error> {
+        if self.ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _one = self.preparing.lock().await;
+        if self.ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let exists = on_pool!(pool.inner(), p => {
+            sqlx::query_scalar::<_, bool>(self.exists)
+                .bind(self.exists_arg.as_str())
+                .fetch_one(p)
+                .await
+        })
+        .map_err(|e| Error::store(op, e))?;
+        if !exists {
+            self.run_ddl(pool, op).await?;
+        }
+        self.ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Runs the DDL whether or not the table exists (safe from several processes at once).
+    pub(crate) async fn migrate(&self, pool: &SqlPool, op: &'static str) -> Result<(), Error> {
+        let _one = self.preparing.lock().await;
+        self.run_ddl(pool, op).await?;
+        self.ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Maps a statement's error, and forgets that the table exists when the database
+    /// says it does not (someone dropped it): the next call creates it again.
+    pub(crate) fn failed(&self, op: &'static str, e: sqlx::Error) -> Error {
+        if is_missing_table(&e) {
+            self.ready.store(false, Ordering::Release);
+        }
+        Error::store(op, e)
+    }
+
+    async fn run_ddl(&self, pool: &SqlPool, op: &'static str) -> Result<(), Error> {
+        let failed = |e| Error::store(op, e);
+        match pool.inner() {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => {
+                let mut tx = p.begin().await.map_err(failed)?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+                    .bind(PG_LOCK_CLASS)
+                    .bind(self.name.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(failed)?;
+                for statement in &self.create {
+                    sqlx::query(statement)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(failed)?;
+                }
+                tx.commit().await.map_err(failed)?;
+            }
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(p) => {
+                // Each statement is atomic and idempotent; SQLite's file lock orders
+                // two processes creating at once.
+                for statement in &self.create {
+                    sqlx::query(statement).execute(p).await.map_err(failed)?;
+                }
+            }
+        }
+        tracing::debug!(table = self.name.as_str(), backend = %pool.backend(), "sql table ready");
+        Ok(())
+    }
+}
+
+/// The database says the table does not exist (PostgreSQL `42P01`, SQLite "no such table").
+fn is_missing_table(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
+        return false;
     };
-    let index =
-        format!("CREATE INDEX IF NOT EXISTS \"{name}_expires_ms\" ON \"{name}\" (expires_ms)");
-    [create, index]
+    match db.code().as_deref() {
+        Some("42P01") => true,
+        Some("1") => db.message().starts_with("no such table"),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -170,18 +204,17 @@ mod tests {
             assert_eq!(err.kind(), crate::ErrorKind::Config, "{bad:?}");
         }
         assert_eq!(MAX_TABLE_LEN + "_expires_ms".len(), 63);
+        assert_eq!(TableName::new("t").unwrap().quoted(), "\"t\"");
     }
 
     #[test]
-    fn statements_use_the_dialect_placeholders() {
-        let table = TableName::new("t").unwrap();
-        let pg = Statements::new(SqlBackend::Postgres, &table);
-        let lite = Statements::new(SqlBackend::Sqlite, &table);
-        assert!(pg.save.contains("($1, $2, $3)") && !pg.save.contains('?'));
-        assert!(lite.save.contains("(?1, ?2, ?3)") && !lite.save.contains('$'));
-        assert!(pg.sweep.ends_with("FOR UPDATE SKIP LOCKED)"));
-        assert!(!lite.sweep.contains("FOR UPDATE"));
-        assert_eq!(pg.exists_arg, "\"t\"");
-        assert_eq!(lite.exists_arg, "t");
+    fn the_existence_check_names_the_table_per_dialect() {
+        let pg = LazyTable::new(SqlBackend::Postgres, TableName::new("t").unwrap(), vec![]);
+        let lite = LazyTable::new(SqlBackend::Sqlite, TableName::new("t").unwrap(), vec![]);
+        assert_eq!(
+            (pg.exists_arg.as_str(), lite.exists_arg.as_str()),
+            ("\"t\"", "t")
+        );
+        assert!(pg.exists.contains("$1") && lite.exists.contains("?1"));
     }
 }
