@@ -264,7 +264,11 @@ impl SqlStore {
         tokio::spawn(async move {
             match inner.sweep_all().await {
                 Ok(removed) => {
-                    tracing::debug!(removed, table = inner.table.name().as_str(), "sql store sweep")
+                    tracing::debug!(
+                        removed,
+                        table = inner.table.name().as_str(),
+                        "sql store sweep"
+                    )
                 }
                 Err(error) => {
                     tracing::warn!(%error, source = ?std::error::Error::source(&error), "sql store sweep failed")
