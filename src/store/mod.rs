@@ -8,9 +8,9 @@
 //! [`SessionConfig`](crate::SessionConfig) holds its store as
 //! `Arc<dyn SessionStore>`, so the config, the layer and `Session` carry no
 //! store type parameter and a store can be picked at run time (the demo picks
-//! memory, file, Redis, PostgreSQL or SQLite from an environment variable). The price is one boxed
-//! future per store call, which is noise next to a network or disk round trip,
-//! and store calls happen only for sessions over the cookie budget.
+//! memory, file, Redis, PostgreSQL or SQLite from an environment variable). The
+//! price is one boxed future per store call, which is noise next to a network or
+//! disk round trip, and store calls happen only for sessions over the cookie budget.
 //!
 //! # A complete custom store
 //! ```
