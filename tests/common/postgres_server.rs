@@ -67,9 +67,17 @@ impl PostgresServer {
             return None;
         };
         let run_as = if is_root() { Some(root_runner()) } else { None };
+        // The postgres user must be able to reach the dir: as root, a private TMPDIR
+        // (say, under /root) will not do, so /tmp is used instead.
+        let base = std::env::temp_dir();
+        let base = if run_as.is_some() && !world_traversable(&base) {
+            PathBuf::from("/tmp")
+        } else {
+            base
+        };
         let dir = tempfile::Builder::new()
             .prefix("sealed-session-pg-")
-            .tempdir()
+            .tempdir_in(base)
             .expect("create the PostgreSQL temp dir");
         if run_as.is_some() {
             give_to_postgres(dir.path());
@@ -294,6 +302,15 @@ fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     path.metadata()
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Whether every user may pass through `dir` and each of its parents.
+fn world_traversable(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    dir.ancestors().all(|d| {
+        d.metadata()
+            .is_ok_and(|m| m.permissions().mode() & 0o001 != 0)
+    })
 }
 
 /// Whether this process runs as root (`/proc/self` belongs to the effective user).
