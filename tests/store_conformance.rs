@@ -7,6 +7,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+#[cfg(feature = "conformance")]
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sealed_session::store::{FileStore, SessionStore, StoreKey};
@@ -87,6 +89,100 @@ mod conformance {
             .await
             .unwrap();
         Some((store, dir))
+    }
+}
+
+/// The suite's own behaviour: `counting = false` for a store whose `len` is `None`,
+/// and checks that fail a store that breaks the contract.
+#[cfg(feature = "conformance")]
+mod suite_itself {
+    use super::*;
+    use sealed_session::store::conformance;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    /// Forwards to a memory store, keeping `len` and `clear` at the trait's defaults;
+    /// with `ignore_ttl`, it keeps every entry for an hour whatever it is told.
+    #[derive(Default)]
+    struct Countless {
+        inner: MemoryStore,
+        ignore_ttl: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl SessionStore for Countless {
+        async fn load(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, Error> {
+            self.inner.load(key).await
+        }
+        async fn save(&self, key: &StoreKey, value: &[u8], ttl: Duration) -> Result<(), Error> {
+            let ttl = if self.ignore_ttl { HOUR } else { ttl };
+            self.inner.save(key, value, ttl).await
+        }
+        async fn delete(&self, key: &StoreKey) -> Result<(), Error> {
+            self.inner.delete(key).await
+        }
+    }
+
+    sealed_session::store_conformance_tests!(
+        countless_store,
+        async { Some((Countless::default(), ())) },
+        counting = false
+    );
+
+    /// Runs one check and says whether it passed.
+    fn passes<S, F>(store: S, counting: bool, check: fn(Arc<S>, bool) -> F) -> bool
+    where
+        S: SessionStore,
+        F: std::future::Future<Output = ()>,
+    {
+        catch_unwind(AssertUnwindSafe(|| {
+            conformance::run(async { Some((store, ())) }, |s| check(s, counting))
+        }))
+        .is_ok()
+    }
+
+    #[test]
+    fn a_store_that_ignores_the_ttl_fails() {
+        let broken = || Countless {
+            ignore_ttl: true,
+            ..Countless::default()
+        };
+        assert!(!passes(broken(), false, conformance::expiry_is_honoured));
+        assert!(!passes(
+            broken(),
+            false,
+            conformance::overwrite_replaces_value_and_ttl
+        ));
+        assert!(passes(
+            Countless::default(),
+            false,
+            conformance::expiry_is_honoured
+        ));
+    }
+
+    #[test]
+    fn counting_must_match_what_len_answers() {
+        assert!(!passes(
+            Countless::default(),
+            true,
+            conformance::len_and_clear
+        ));
+        assert!(!passes(
+            MemoryStore::new(),
+            false,
+            conformance::len_and_clear
+        ));
+        assert!(passes(MemoryStore::new(), true, conformance::len_and_clear));
+    }
+
+    /// A skip (`None`) runs nothing and passes.
+    #[test]
+    fn none_skips() {
+        let mut ran = false;
+        conformance::run(async { None::<(MemoryStore, ())> }, |_| {
+            ran = true;
+            async {}
+        });
+        assert!(!ran);
     }
 }
 
