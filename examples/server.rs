@@ -6,9 +6,11 @@
 //! ```
 //! Env: `ADDR`; `SESSION_KEYS` (comma-separated base64 secrets, newest first; generated
 //! if unset); `SESSION_STORE` = `memory` | `none` | `redis://host:port` (needs
-//! `--features redis`) | `file:DIR`; `SESSION_SECURE=0` for plain-http cookies in local
-//! use; `SESSION_IDLE` / `SESSION_ABSOLUTE` (seconds) for the idle timeout and the
-//! absolute limit, which also bind sessions issued before.
+//! `--features redis`) | `file:DIR` | `postgres://user@host:port/db` (needs
+//! `--features postgres`) | `sqlite:PATH` (needs `--features sqlite`);
+//! `SESSION_SECURE=0` for plain-http cookies in local use; `SESSION_IDLE` /
+//! `SESSION_ABSOLUTE` (seconds) for the idle timeout and the absolute limit, which
+//! also bind sessions issued before.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +50,12 @@ async fn main() {
         .init();
     if let Err(e) = run().await {
         eprintln!("error: {e}");
+        // A store that cannot connect says why only in its causes.
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            eprintln!("  caused by: {c}");
+            cause = c.source();
+        }
         std::process::exit(1);
     }
 }
@@ -156,10 +164,27 @@ async fn store_from_env() -> Result<Option<Arc<dyn SessionStore>>, Box<dyn std::
         #[cfg(not(feature = "redis"))]
         return Err("SESSION_STORE=redis://… needs the redis feature: cargo run --features redis --example server".into());
     }
-    Err(
-        format!("SESSION_STORE={spec:?}: expected memory, none, redis://host:port or file:DIR")
-            .into(),
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        return Ok(Some(Arc::new(
+            sealed_session::store::SqlStore::connect(&spec).await?,
+        )));
+        #[cfg(not(feature = "postgres"))]
+        return Err("SESSION_STORE=postgres://… needs the postgres feature: cargo run --features postgres --example server".into());
+    }
+    if spec.starts_with("sqlite:") {
+        #[cfg(feature = "sqlite")]
+        return Ok(Some(Arc::new(
+            sealed_session::store::SqlStore::connect(&spec).await?,
+        )));
+        #[cfg(not(feature = "sqlite"))]
+        return Err("SESSION_STORE=sqlite:… needs the sqlite feature: cargo run --features sqlite --example server".into());
+    }
+    Err(format!(
+        "SESSION_STORE={spec:?}: expected memory, none, redis://host:port, file:DIR, \
+         postgres://user@host:port/db or sqlite:PATH"
     )
+    .into())
 }
 
 /// The demo router; `pub` so tests can drive the very same app in-process.

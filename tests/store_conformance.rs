@@ -1,11 +1,13 @@
-//! One conformance suite run against every store (memory, file, Redis), plus
-//! the checks only one backend has: the memory store's bounds, the file store's
+//! The public conformance suite (`store_conformance_tests!`, feature `conformance`)
+//! run against every store (memory, file, Redis, PostgreSQL, SQLite), plus the
+//! checks only one backend has: the memory store's bounds, the file store's
 //! restart and sweep, the Redis store's prefixes and its recovery after Redis
-//! is killed and restarted.
+//! is killed and restarted. The SQL store's own checks are in `sql_store.rs`.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+#[cfg(feature = "conformance")]
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,6 +18,10 @@ use sealed_session::{store::MemoryStore, Error};
 #[path = "common/redis_server.rs"]
 mod redis_server;
 
+#[cfg(feature = "postgres")]
+#[path = "common/postgres_server.rs"]
+mod postgres_server;
+
 /// A long TTL for entries that must not expire during a test.
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -25,182 +31,159 @@ fn key(n: u32) -> StoreKey {
     StoreKey::from_bytes(bytes)
 }
 
-/// A value that names its key and writer, so a torn or swapped entry shows.
-fn value(n: u32, writer: u32, len: usize) -> Vec<u8> {
-    let mut v = format!("{n}:{writer}:").into_bytes();
-    v.resize(len.max(v.len()), (writer % 251) as u8);
-    v
-}
-
-/// The cases every store must pass. Each takes a fresh, empty store.
-mod suite {
+/// The generic checks (`sealed_session::store::conformance`), one test each, for
+/// every store this build has.
+#[cfg(feature = "conformance")]
+mod conformance {
     use super::*;
 
-    pub async fn missing_key_is_none<S: SessionStore>(store: Arc<S>) {
-        assert_eq!(store.load(&key(1)).await.unwrap(), None);
+    sealed_session::store_conformance_tests!(memory_store, make_memory());
+    sealed_session::store_conformance_tests!(file_store, make_file());
+    #[cfg(feature = "redis")]
+    sealed_session::store_conformance_tests!(redis_store, make_redis());
+    #[cfg(feature = "postgres")]
+    sealed_session::store_conformance_tests!(postgres_store, make_postgres());
+    #[cfg(feature = "sqlite")]
+    sealed_session::store_conformance_tests!(sqlite_store, make_sqlite());
+
+    async fn make_memory() -> Option<(MemoryStore, ())> {
+        Some((MemoryStore::new(), ()))
     }
 
-    pub async fn save_load_delete<S: SessionStore>(store: Arc<S>) {
-        let binary: Vec<u8> = (0..=255).cycle().take(70_000).collect();
-        store.save(&key(1), &binary, HOUR).await.unwrap();
-        store.save(&key(2), b"", HOUR).await.unwrap();
-        assert_eq!(store.load(&key(1)).await.unwrap(), Some(binary));
-        assert_eq!(store.load(&key(2)).await.unwrap(), Some(Vec::new()));
-        store.delete(&key(1)).await.unwrap();
-        assert_eq!(store.load(&key(1)).await.unwrap(), None);
-        assert_eq!(store.load(&key(2)).await.unwrap(), Some(Vec::new()));
-    }
-
-    pub async fn delete_missing_is_ok<S: SessionStore>(store: Arc<S>) {
-        store.delete(&key(9)).await.unwrap();
-        store.delete(&key(9)).await.unwrap();
-    }
-
-    pub async fn overwrite_replaces_value_and_ttl<S: SessionStore>(store: Arc<S>) {
-        store.save(&key(1), b"first", HOUR).await.unwrap();
-        store.save(&key(1), b"second", HOUR).await.unwrap();
-        assert_eq!(store.load(&key(1)).await.unwrap().unwrap(), b"second");
-        // Overwriting with a short TTL shortens the entry's life too.
-        store
-            .save(&key(1), b"third", Duration::from_millis(300))
+    async fn make_file() -> Option<(FileStore, TestDir)> {
+        let dir = TestDir::new();
+        // A nested path that does not exist yet: `open` creates it.
+        let store = FileStore::open(dir.path().join("a/b/sessions"))
             .await
             .unwrap();
-        assert_eq!(store.load(&key(1)).await.unwrap().unwrap(), b"third");
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        assert_eq!(store.load(&key(1)).await.unwrap(), None);
+        Some((store, dir))
     }
 
-    pub async fn expiry_is_honoured<S: SessionStore>(store: Arc<S>) {
-        store
-            .save(&key(1), b"short", Duration::from_millis(300))
+    #[cfg(feature = "redis")]
+    async fn make_redis() -> Option<(sealed_session::store::RedisStore, redis_server::RedisServer)>
+    {
+        let server = redis_server::RedisServer::start()?;
+        let store = sealed_session::store::RedisStore::connect(&server.url())
             .await
             .unwrap();
-        store.save(&key(2), b"long", HOUR).await.unwrap();
-        store.save(&key(3), b"zero", Duration::ZERO).await.unwrap();
-        assert_eq!(store.load(&key(1)).await.unwrap().unwrap(), b"short");
-        assert_eq!(
-            store.load(&key(3)).await.unwrap(),
-            None,
-            "a zero TTL expires at once"
-        );
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        assert_eq!(store.load(&key(1)).await.unwrap(), None);
-        assert_eq!(store.load(&key(2)).await.unwrap().unwrap(), b"long");
-        assert_eq!(
-            store.len().await.unwrap(),
-            Some(1),
-            "expired entries are not counted"
-        );
+        Some((store, server))
     }
 
-    pub async fn concurrent_saves_all_land<S: SessionStore>(store: Arc<S>) {
-        const TASKS: u32 = 64;
-        let mut tasks = Vec::new();
-        for n in 0..TASKS {
-            let store = Arc::clone(&store);
-            tasks.push(tokio::spawn(async move {
-                // Each task writes its own key, and all fight over key 0.
-                store
-                    .save(&key(n + 1), &value(n + 1, n, 2048), HOUR)
-                    .await
-                    .unwrap();
-                store.save(&key(0), &value(0, n, 4096), HOUR).await.unwrap();
-                store.load(&key(0)).await.unwrap().expect("key 0 present");
-            }));
-        }
-        for task in tasks {
-            task.await.unwrap();
-        }
-        for n in 0..TASKS {
-            let got = store.load(&key(n + 1)).await.unwrap();
-            assert_eq!(got, Some(value(n + 1, n, 2048)), "entry {n} lost or torn");
-        }
-        let winner = store.load(&key(0)).await.unwrap().unwrap();
-        assert!(
-            (0..TASKS).any(|n| winner == value(0, n, 4096)),
-            "the contended entry is one whole write"
-        );
-        assert_eq!(store.len().await.unwrap(), Some(TASKS as usize + 1));
+    #[cfg(feature = "postgres")]
+    async fn make_postgres() -> Option<(
+        sealed_session::store::SqlStore,
+        postgres_server::PostgresServer,
+    )> {
+        let server = postgres_server::PostgresServer::start()?;
+        let store = sealed_session::store::SqlStore::connect(&server.url())
+            .await
+            .unwrap();
+        Some((store, server))
     }
 
-    pub async fn len_and_clear<S: SessionStore>(store: Arc<S>) {
-        assert_eq!(store.len().await.unwrap(), Some(0));
-        for n in 0..5 {
-            store.save(&key(n), b"x", HOUR).await.unwrap();
-        }
-        store.save(&key(0), b"again", HOUR).await.unwrap();
-        assert_eq!(store.len().await.unwrap(), Some(5));
-        store.clear().await.unwrap();
-        assert_eq!(store.len().await.unwrap(), Some(0));
-        assert_eq!(store.load(&key(3)).await.unwrap(), None);
-        // Usable after clear.
-        store.save(&key(3), b"back", HOUR).await.unwrap();
-        assert_eq!(store.load(&key(3)).await.unwrap().unwrap(), b"back");
-    }
-
-    /// The suite is usable through the trait object the config holds.
-    pub async fn works_as_trait_object<S: SessionStore>(store: Arc<S>) {
-        let store: Arc<dyn SessionStore> = store;
-        store.save(&key(7), b"dyn", HOUR).await.unwrap();
-        assert_eq!(store.load(&key(7)).await.unwrap().unwrap(), b"dyn");
+    #[cfg(feature = "sqlite")]
+    async fn make_sqlite() -> Option<(sealed_session::store::SqlStore, TestDir)> {
+        let dir = TestDir::new();
+        let url = format!("sqlite:{}", dir.path().join("sessions.db").display());
+        let store = sealed_session::store::SqlStore::connect(&url)
+            .await
+            .unwrap();
+        Some((store, dir))
     }
 }
 
-/// Generates one `#[tokio::test]` per suite case for a store, built by `$make`
-/// (an async fn returning `Option<(store, guard)>`; `None` skips).
-macro_rules! conformance {
-    ($store:ident => $make:ident) => {
-        conformance!(@cases $store, $make,
-            missing_key_is_none,
-            save_load_delete,
-            delete_missing_is_ok,
-            overwrite_replaces_value_and_ttl,
-            expiry_is_honoured,
-            concurrent_saves_all_land,
-            len_and_clear,
-            works_as_trait_object
-        );
-    };
-    (@cases $store:ident, $make:ident, $($case:ident),+) => {
-        mod $store {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let Some((store, _guard)) = super::$make().await else {
-                        return;
-                    };
-                    super::suite::$case(std::sync::Arc::new(store)).await;
-                }
-            )+
+/// The suite's own behaviour: `counting = false` for a store whose `len` is `None`,
+/// and checks that fail a store that breaks the contract.
+#[cfg(feature = "conformance")]
+mod suite_itself {
+    use super::*;
+    use sealed_session::store::conformance;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    /// Forwards to a memory store, keeping `len` and `clear` at the trait's defaults;
+    /// with `ignore_ttl`, it keeps every entry for an hour whatever it is told.
+    #[derive(Default)]
+    struct Countless {
+        inner: MemoryStore,
+        ignore_ttl: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl SessionStore for Countless {
+        async fn load(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, Error> {
+            self.inner.load(key).await
         }
-    };
-}
+        async fn save(&self, key: &StoreKey, value: &[u8], ttl: Duration) -> Result<(), Error> {
+            let ttl = if self.ignore_ttl { HOUR } else { ttl };
+            self.inner.save(key, value, ttl).await
+        }
+        async fn delete(&self, key: &StoreKey) -> Result<(), Error> {
+            self.inner.delete(key).await
+        }
+    }
 
-conformance!(memory_store => make_memory);
-conformance!(file_store => make_file);
-#[cfg(feature = "redis")]
-conformance!(redis_store => make_redis);
+    sealed_session::store_conformance_tests!(
+        countless_store,
+        async { Some((Countless::default(), ())) },
+        counting = false
+    );
 
-async fn make_memory() -> Option<(MemoryStore, ())> {
-    Some((MemoryStore::new(), ()))
-}
+    /// Runs one check and says whether it passed.
+    fn passes<S, F>(store: S, counting: bool, check: fn(Arc<S>, bool) -> F) -> bool
+    where
+        S: SessionStore,
+        F: std::future::Future<Output = ()>,
+    {
+        catch_unwind(AssertUnwindSafe(|| {
+            conformance::run(async { Some((store, ())) }, |s| check(s, counting))
+        }))
+        .is_ok()
+    }
 
-async fn make_file() -> Option<(FileStore, TestDir)> {
-    let dir = TestDir::new();
-    // A nested path that does not exist yet: `open` creates it.
-    let store = FileStore::open(dir.path().join("a/b/sessions"))
-        .await
-        .unwrap();
-    Some((store, dir))
-}
+    #[test]
+    fn a_store_that_ignores_the_ttl_fails() {
+        let broken = || Countless {
+            ignore_ttl: true,
+            ..Countless::default()
+        };
+        assert!(!passes(broken(), false, conformance::expiry_is_honoured));
+        assert!(!passes(
+            broken(),
+            false,
+            conformance::overwrite_replaces_value_and_ttl
+        ));
+        assert!(passes(
+            Countless::default(),
+            false,
+            conformance::expiry_is_honoured
+        ));
+    }
 
-#[cfg(feature = "redis")]
-async fn make_redis() -> Option<(sealed_session::store::RedisStore, redis_server::RedisServer)> {
-    let server = redis_server::RedisServer::start()?;
-    let store = sealed_session::store::RedisStore::connect(&server.url())
-        .await
-        .unwrap();
-    Some((store, server))
+    #[test]
+    fn counting_must_match_what_len_answers() {
+        assert!(!passes(
+            Countless::default(),
+            true,
+            conformance::len_and_clear
+        ));
+        assert!(!passes(
+            MemoryStore::new(),
+            false,
+            conformance::len_and_clear
+        ));
+        assert!(passes(MemoryStore::new(), true, conformance::len_and_clear));
+    }
+
+    /// A skip (`None`) runs nothing and passes.
+    #[test]
+    fn none_skips() {
+        let mut ran = false;
+        conformance::run(async { None::<(MemoryStore, ())> }, |_| {
+            ran = true;
+            async {}
+        });
+        assert!(!ran);
+    }
 }
 
 /// A unique temporary directory, removed on drop.

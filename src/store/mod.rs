@@ -8,9 +8,9 @@
 //! [`SessionConfig`](crate::SessionConfig) holds its store as
 //! `Arc<dyn SessionStore>`, so the config, the layer and `Session` carry no
 //! store type parameter and a store can be picked at run time (the demo picks
-//! memory, file or Redis from an environment variable). The price is one boxed
-//! future per store call, which is noise next to a network or disk round trip,
-//! and store calls happen only for sessions over the cookie budget.
+//! memory, file, Redis, PostgreSQL or SQLite from an environment variable). The
+//! price is one boxed future per store call, which is noise next to a network or
+//! disk round trip, and store calls happen only for sessions over the cookie budget.
 //!
 //! # A complete custom store
 //! ```
@@ -40,19 +40,48 @@
 //!     }
 //! }
 //! ```
+//!
+//! # Checking a store: the conformance suite
+//! With the `conformance` feature, the checks every store of this crate passes
+//! (round trips of binary values, deletes, overwrites that replace the TTL, expiry,
+//! 64 concurrent writers, `len` and `clear`, use as a trait object) are yours to
+//! run: in your crate's `Cargo.toml`,
+//! `sealed-session = { version = "0.1", features = ["conformance"] }` under
+//! `[dev-dependencies]`, and in a test file
+//! ```
+//! # #[cfg(feature = "conformance")]
+//! # mod checks {
+//! # use sealed_session::store::MemoryStore as MapStore;
+//! // One #[test] per check, each on a fresh store from this constructor.
+//! sealed_session::store_conformance_tests!(map_store, async { Some((MapStore::default(), ())) });
+//! # }
+//! # fn main() {}
+//! ```
+//! The constructor may return `None` to skip (a server that is not installed) and
+//! keep a guard alive next to the store (a temp dir, a server process); a store
+//! whose `len` answers `None` adds `counting = false`. See
+//! `sealed_session::store::conformance` for the details and the checks themselves.
 
 use std::fmt;
 use std::time::Duration;
 
 use crate::Error;
 
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
 mod file;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod sql;
 
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "sqlite"))))]
+pub use self::sql::{SqlBackend, SqlOptions, SqlPool, SqlStore};
 pub use file::FileStore;
 pub use memory::MemoryStore;
 
