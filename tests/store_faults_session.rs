@@ -139,7 +139,11 @@ async fn a_late_write_lands_where_no_cookie_points(inner: Arc<dyn SessionStore>)
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(r.set_cookie().is_none(), "a failed save writes no cookie");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(late.landed.load(Ordering::SeqCst), 1, "the late write landed");
+    assert_eq!(
+        late.landed.load(Ordering::SeqCst),
+        1,
+        "the late write landed"
+    );
     late.late.store(false, Ordering::SeqCst);
     let r = b.send(Method::GET, "/session", None).await;
     assert_eq!(
@@ -211,7 +215,11 @@ async fn a_write_answered_503_while_redis_is_paused_never_takes_effect() {
     assert!(r.set_cookie().is_none());
     // Redis resumes and applies the SET it had queued.
     tokio::time::sleep(Duration::from_millis(2000)).await;
-    assert_eq!(set_calls(&server.url()).await, before + 1, "the late SET landed");
+    assert_eq!(
+        set_calls(&server.url()).await,
+        before + 1,
+        "the late SET landed"
+    );
     let r = b.send(Method::GET, "/session", None).await;
     assert_eq!(
         r.json["cart"].as_array().map(Vec::len),
@@ -443,7 +451,10 @@ async fn an_old_pointer_cookie_opens_only_the_body_written_with_it() {
     let old_cookie = b.cookie.clone().unwrap();
     let value = old_cookie.split_once('=').unwrap().1;
     assert!(
-        sealed_session::inspect::header(value).unwrap().header.pointer,
+        sealed_session::inspect::header(value)
+            .unwrap()
+            .header
+            .pointer,
         "the session must live in the store for this test"
     );
     let r = b.send(Method::GET, "/next", None).await;
