@@ -1,5 +1,6 @@
 //! Store faults as a user meets them on the request path: a FileStore directory
-//! holding corrupt or foreign files, and a file system that stops answering.
+//! holding corrupt or foreign files, a file system that stops answering, and a
+//! MemoryStore flooded with big sessions from fresh clients.
 
 #[path = "common/browser.rs"]
 mod browser;
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use browser::{cookie_pair, noise, request, with_cookie, ManualClock};
 use http::HeaderMap;
 use sealed_session::headers::{load, save};
-use sealed_session::store::{FileStore, SessionStore, StoreKey};
+use sealed_session::store::{FileStore, MemoryStore, SessionStore, StoreKey};
 use sealed_session::{Error, ErrorKind, Keyring, Session, SessionConfig};
 
 const T0: i64 = 1_800_000_000;
@@ -60,6 +61,7 @@ impl TestDir {
     }
 
     /// Names in the directory, sorted.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(&self.0)
             .unwrap()
@@ -109,6 +111,7 @@ async fn load_pair(cfg: &SessionConfig, pair: &str) -> Result<Session, Error> {
         .unwrap_or_else(|_| panic!("the load did not answer within {HUNG:?}"))
 }
 
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 fn io_cause(err: &Error) -> &std::io::Error {
     std::error::Error::source(err)
         .and_then(|cause| cause.downcast_ref::<std::io::Error>())
@@ -391,6 +394,148 @@ fn a_file_system_that_stops_answering_fails_requests_within_the_deadline() {
         );
         assert_eq!(store.len().await.unwrap(), Some(1));
     });
+}
+
+// ---- MemoryStore: a flood of big sessions ----
+
+/// Sessions that were read back survive any number of one-shot big sessions from fresh
+/// clients; the flood's saves are either stored (and then load) or refused with
+/// `Error::Store` (no Set-Cookie), never reported saved and then missing.
+#[tokio::test]
+async fn a_flood_of_new_big_sessions_does_not_evict_sessions_in_use() {
+    // The store's bound (its per-entry cap is then 8 KiB), and the sessions' sizes.
+    const STORE_BYTES: u64 = 512 * 1024;
+    const USER: usize = 5_000;
+    const FLOOD: usize = 7_000;
+
+    let store = Arc::new(MemoryStore::new().with_max_bytes(STORE_BYTES));
+    let cfg = config(store.clone());
+
+    // 20 users whose sessions spilled to the store and were read back.
+    let mut users = Vec::new();
+    for n in 0..20 {
+        let (s, pair) = big_session(&cfg, USER, 100 + n).await;
+        let again = load_pair(&cfg, &pair).await.unwrap();
+        assert_eq!(again.id(), s.id());
+        users.push((s.id(), pair, n));
+    }
+    let check_users = |phase: &'static str| {
+        let cfg = cfg.clone();
+        let users = users.clone();
+        async move {
+            for (id, pair, n) in users {
+                let s = load_pair(&cfg, &pair).await.unwrap();
+                assert!(
+                    s.id() == id,
+                    "after {phase}: user {n}'s session was evicted ({:?})",
+                    s.load_error()
+                );
+                assert_eq!(
+                    s.get::<Vec<u8>>("blob").unwrap(),
+                    Some(noise(USER, 100 + n))
+                );
+            }
+        }
+    };
+
+    // One-shot sessions from fresh clients: 840 KB through a 512 KiB store.
+    let mut admitted = 0;
+    for n in 0..120 {
+        let s = load(&cfg, &HeaderMap::new()).await.unwrap();
+        s.insert("blob", &noise(FLOOD, 1_000 + n)).unwrap();
+        let mut out = HeaderMap::new();
+        match save(&cfg, &s, &mut out).await {
+            Ok(()) => admitted += 1,
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::Store, "{e:?}");
+                assert!(out.is_empty(), "a refused save wrote {out:?}");
+            }
+        }
+    }
+    assert!(
+        admitted > 0,
+        "new sessions still get in while there are sessions nobody read"
+    );
+    check_users("a flood of one-shot sessions").await;
+
+    // Fresh clients that also come back for their session: each save is stored and
+    // loads, or is refused once the store holds only sessions in use.
+    let (mut stored, mut refused) = (0, 0);
+    for n in 0..90 {
+        let data = noise(FLOOD, 5_000 + n);
+        let s = load(&cfg, &HeaderMap::new()).await.unwrap();
+        s.insert("blob", &data).unwrap();
+        let mut out = HeaderMap::new();
+        match save(&cfg, &s, &mut out).await {
+            Ok(()) => {
+                let pair = cookie_pair(&out).unwrap();
+                let back = load_pair(&cfg, &pair).await.unwrap();
+                assert!(
+                    back.id() == s.id(),
+                    "flood session {n} was reported saved, then missing ({:?})",
+                    back.load_error()
+                );
+                assert_eq!(back.get::<Vec<u8>>("blob").unwrap(), Some(data));
+                stored += 1;
+            }
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::Store, "{e:?}");
+                assert!(out.is_empty(), "a refused save wrote {out:?}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        stored > 0 && refused > 0,
+        "{stored} stored, {refused} refused"
+    );
+    check_users("a flood of sessions read back").await;
+    assert!(store.charged_bytes() <= STORE_BYTES);
+}
+
+/// One session cannot take a large share of the store: a body over the per-entry cap
+/// (1/64 of the byte bound by default) is refused with `Error::Store` saying the cap;
+/// the layer answers 503 and the client keeps its old cookie and session.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn a_session_over_the_per_entry_cap_is_refused_and_the_old_one_kept() {
+    use axum::http::StatusCode;
+    use serde_json::json;
+
+    let store = Arc::new(MemoryStore::new().with_max_bytes(1 << 20));
+    let cfg = config(store.clone());
+
+    // On the request path: an error that names the cap, and no Set-Cookie.
+    let s = load(&cfg, &HeaderMap::new()).await.unwrap();
+    s.insert("blob", &noise(20_000, 9)).unwrap();
+    let mut out = HeaderMap::new();
+    let err = save(&cfg, &s, &mut out)
+        .await
+        .expect_err("a 20 KB session body was stored in a 1 MiB memory store");
+    assert!(matches!(err, Error::Store { op: "save", .. }), "{err:?}");
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert!(cause.contains("16384-byte"), "{cause}");
+    assert!(out.is_empty());
+
+    // Through the demo: a cart that grows past the cap answers 503 and changes nothing.
+    let mut client = demo::Client::new(server::app(cfg.clone()));
+    assert_eq!(
+        client.post("/cart", json!({"items": 300})).await.status,
+        StatusCode::OK
+    );
+    let before = client.cookie.clone();
+    let reply = client.post("/cart", json!({"items": 1500})).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a {}-item cart: {}",
+        1800,
+        reply.json
+    );
+    assert_eq!(client.cookie, before, "the old cookie is kept");
+    let cart = &client.get("/session").await.json["cart"];
+    assert_eq!(cart.as_array().map(Vec::len), Some(300));
+    assert_eq!(store.len().await.unwrap(), Some(1));
 }
 
 /// A browser of one cookie against the demo router.
