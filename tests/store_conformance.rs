@@ -396,17 +396,18 @@ async fn file_save_runs_the_sweep_lottery() {
 }
 
 #[tokio::test]
-async fn file_corrupt_entry_is_an_error_with_its_cause() {
+async fn file_corrupt_entry_reads_as_missing_and_is_removed() {
+    // What a crash with fsync off leaves must not give that user a 503 forever
+    // (issue "Never lose a session", item 8): it reads as missing and goes.
     let dir = TestDir::new();
     let store = FileStore::open(dir.path()).await.unwrap();
-    std::fs::write(dir.path().join(key(1).to_string()), b"garbage").unwrap();
-    let err = store.load(&key(1)).await.unwrap_err();
-    assert_store_error(&err);
-    let cause = std::error::Error::source(&err).unwrap();
-    let io = cause
-        .downcast_ref::<std::io::Error>()
-        .expect("io::Error cause");
-    assert_eq!(io.kind(), std::io::ErrorKind::InvalidData);
+    let path = dir.path().join(key(1).to_string());
+    for garbage in [&b""[..], b"garbage", b"sss1\0\0\0"] {
+        std::fs::write(&path, garbage).unwrap();
+        assert_eq!(store.load(&key(1)).await.unwrap(), None, "{garbage:?}");
+        assert!(!path.exists(), "{garbage:?}: the corrupt file is removed");
+    }
+    assert_eq!(store.len().await.unwrap(), Some(0));
 }
 
 #[tokio::test]
