@@ -193,9 +193,15 @@ impl StoreWrite {
             sealing,
         } = *write;
         let ttl_duration = Duration::from_secs(ttl.unsigned_abs());
-        store
-            .save(&guard::entry_key(&entry), &sealed, ttl_duration)
-            .await?;
+        let key = guard::entry_key(&entry);
+        match sealing.was {
+            Residence::Store(replaced) => {
+                store
+                    .save_replacing(&key, &sealed, ttl_duration, &guard::entry_key(&replaced))
+                    .await?
+            }
+            _ => store.save(&key, &sealed, ttl_duration).await?,
+        }
         write_value(
             config,
             &pointer,

@@ -148,6 +148,25 @@ pub trait SessionStore: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Writes the next write of a session whose previous write went to `replaced`:
+    /// like [`save`](Self::save) under `key` (a new key: every write gets its own),
+    /// for a store that treats entries in use differently from new ones (the
+    /// [`MemoryStore`] keeps entries that were read back over new ones) and wants to
+    /// know that this one continues a session in use. The replaced entry is retired
+    /// afterwards with [`expire_in`](Self::expire_in).
+    ///
+    /// The default is [`save`](Self::save).
+    async fn save_replacing(
+        &self,
+        key: &StoreKey,
+        value: &[u8],
+        ttl: Duration,
+        replaced: &StoreKey,
+    ) -> Result<(), Error> {
+        let _ = replaced;
+        self.save(key, value, ttl).await
+    }
+
     /// Number of live entries, if the backend can count them (`None` otherwise).
     async fn len(&self) -> Result<Option<usize>, Error> {
         Ok(None)
