@@ -12,7 +12,6 @@
 //! `SESSION_ABSOLUTE` (seconds) for the idle timeout and the absolute limit, which
 //! also bind sessions issued before.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::Json;
@@ -22,7 +21,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use rand::distr::{Alphanumeric, SampleString};
 use rand::Rng;
-use sealed_session::store::{FileStore, MemoryStore, SessionStore};
+use sealed_session::revocation::FileRevocations;
+use sealed_session::store::{FileStore, MemoryStore};
 use sealed_session::{
     Expiry, Keyring, Session, SessionConfig, SessionExpiry, SessionLayer, Transport,
 };
@@ -72,19 +72,17 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             Keyring::generate()
         }
     };
-    let store = store_from_env().await?;
     let secure = std::env::var("SESSION_SECURE").map_or(true, |v| v != "0");
-    let mut builder =
+    let builder =
         SessionConfig::builder(keyring)
             .secure(secure)
             .transport(Transport::CookieOrHeader(HeaderName::from_static(
                 "x-session",
             )));
-    builder = with_limits_from_env(builder)?;
-    if let Some(store) = store {
-        builder = builder.store_arc(store);
-    }
-    let config = builder.build()?;
+    let builder = with_limits_from_env(builder)?;
+    let config = with_store_from_env(builder).await?.build()?;
+    // A new process knows every revocation before it serves its first request.
+    config.sync_revocations().await?;
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app(config)).await?;
@@ -142,41 +140,46 @@ pub fn limits(
     builder
 }
 
-/// The store from `SESSION_STORE`; `None` for `none` (a session too big for a cookie
-/// then answers 500 and the old cookie is kept).
-async fn store_from_env() -> Result<Option<Arc<dyn SessionStore>>, Box<dyn std::error::Error>> {
+/// The store from `SESSION_STORE`, and the revocation list on the same backend, so
+/// servers sharing a store share logouts too: `memory` (this process only), `none`
+/// (no store: a session too big for a cookie answers 500 and the old cookie is
+/// kept), `file:DIR`, `redis://…`, `postgres://…`, `sqlite:PATH`.
+async fn with_store_from_env(
+    builder: sealed_session::SessionConfigBuilder,
+) -> Result<sealed_session::SessionConfigBuilder, Box<dyn std::error::Error>> {
     let spec = std::env::var("SESSION_STORE").unwrap_or_else(|_| "memory".into());
     if spec == "memory" || spec.is_empty() {
-        return Ok(Some(Arc::new(MemoryStore::default())));
+        return Ok(builder.store(MemoryStore::default()));
     }
     if spec == "none" {
-        return Ok(None);
+        return Ok(builder);
     }
     if let Some(dir) = spec.strip_prefix("file:") {
-        return Ok(Some(Arc::new(FileStore::open(dir).await?)));
+        let revocations =
+            FileRevocations::open(std::path::Path::new(dir).join("revocations")).await?;
+        return Ok(builder
+            .store(FileStore::open(dir).await?)
+            .revocation(revocations));
     }
     if spec.starts_with("redis://") || spec.starts_with("rediss://") {
         #[cfg(feature = "redis")]
         {
             let store = sealed_session::store::RedisStore::connect(&spec).await?;
-            return Ok(Some(Arc::new(store)));
+            let revocations = sealed_session::revocation::RedisRevocations::connect(&spec).await?;
+            return Ok(builder.store(store).revocation(revocations));
         }
         #[cfg(not(feature = "redis"))]
         return Err("SESSION_STORE=redis://… needs the redis feature: cargo run --features redis --example server".into());
     }
     if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
         #[cfg(feature = "postgres")]
-        return Ok(Some(Arc::new(
-            sealed_session::store::SqlStore::connect(&spec).await?,
-        )));
+        return with_sql(builder, &spec).await;
         #[cfg(not(feature = "postgres"))]
         return Err("SESSION_STORE=postgres://… needs the postgres feature: cargo run --features postgres --example server".into());
     }
     if spec.starts_with("sqlite:") {
         #[cfg(feature = "sqlite")]
-        return Ok(Some(Arc::new(
-            sealed_session::store::SqlStore::connect(&spec).await?,
-        )));
+        return with_sql(builder, &spec).await;
         #[cfg(not(feature = "sqlite"))]
         return Err("SESSION_STORE=sqlite:… needs the sqlite feature: cargo run --features sqlite --example server".into());
     }
@@ -187,6 +190,18 @@ async fn store_from_env() -> Result<Option<Arc<dyn SessionStore>>, Box<dyn std::
     .into())
 }
 
+/// A SQL store and the revocation table on one pool.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+async fn with_sql(
+    builder: sealed_session::SessionConfigBuilder,
+    url: &str,
+) -> Result<sealed_session::SessionConfigBuilder, Box<dyn std::error::Error>> {
+    let pool = sealed_session::store::SqlPool::connect(url).await?;
+    Ok(builder
+        .store(sealed_session::store::SqlStore::new(&pool))
+        .revocation(sealed_session::revocation::SqlRevocations::new(&pool)))
+}
+
 /// The demo router; `pub` so tests can drive the very same app in-process.
 pub fn app(config: SessionConfig) -> Router {
     Router::new()
@@ -195,6 +210,7 @@ pub fn app(config: SessionConfig) -> Router {
         .route("/login", post(login))
         .route("/whoami", get(whoami))
         .route("/logout", post(logout))
+        .route("/logout-all", post(logout_all))
         .route("/cart", post(add_to_cart))
         .route("/flash", post(add_flash).get(read_flash))
         .route("/csrf", get(csrf))
@@ -276,9 +292,26 @@ async fn whoami(session: Session) -> Json<Value> {
     Json(json!({ "user": read_or_reset::<String>(&session, "user") }))
 }
 
+/// Ends the session and revokes it, so a copy of the cookie opens nothing, on any
+/// server sharing the store. If the revocation cannot be recorded the layer answers
+/// 503 instead of this body: the client is never told it logged out when it did not.
 async fn logout(session: Session) -> Json<Value> {
     session.destroy();
     Json(json!({ "logged_out": true }))
+}
+
+/// Revokes every session of the logged-in user, on every device and server; 401
+/// without a login. As for logout, a revocation that cannot be recorded is a 503.
+async fn logout_all(session: Session) -> Response {
+    let Some(user) = read_or_reset::<String>(&session, "user") else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "not logged in"})),
+        )
+            .into_response();
+    };
+    session.log_out_everywhere(&user);
+    Json(json!({ "revoked": true })).into_response()
 }
 
 #[derive(Deserialize)]

@@ -11,10 +11,12 @@ use std::time::Duration;
 
 use cookie::{Cookie, SameSite};
 use http::HeaderName;
+use time::OffsetDateTime;
 
 use crate::envelope::Compression;
 use crate::expiry::Rules;
 use crate::guard::{Budget, BROWSER_LIMIT};
+use crate::revocation::{self, RevocationBackend, Revocations, StalePolicy};
 use crate::store::SessionStore;
 use crate::{Algorithm, Clock, Codec, Error, Expiry, Keyring};
 
@@ -77,6 +79,7 @@ struct Inner {
     fingerprint_mode: FingerprintMode,
     ignore_paths: Vec<String>,
     passive_paths: Vec<String>,
+    revocations: Arc<Revocations>,
 }
 
 /// A validated session configuration. Cheap to clone (an `Arc`).
@@ -150,6 +153,7 @@ impl SessionConfig {
             fingerprint_mode: FingerprintMode::Strict,
             ignore_paths: Vec::new(),
             passive_paths: Vec::new(),
+            revocation: revocation::Settings::default(),
         }
     }
 
@@ -220,6 +224,68 @@ impl SessionConfig {
     /// True when requests to this path do not count as activity.
     pub(crate) fn is_passive_path(&self, path: &str) -> bool {
         matches_any(&self.inner.passive_paths, path)
+    }
+
+    pub(crate) fn revocations(&self) -> &Arc<Revocations> {
+        &self.inner.revocations
+    }
+
+    /// Revokes every session of `subject` (set with `Session::set_subject`) issued
+    /// up to now, on every server sharing the revocation backend: "log out
+    /// everywhere", a password change, an account suspension. Sessions logged in
+    /// again afterwards stand.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sealed_session::Error> {
+    /// let config = sealed_session::SessionConfig::builder(sealed_session::Keyring::generate()).build()?;
+    /// config.revoke_subject("ada@example.com").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the revocation backend did not record it: then nothing
+    /// was revoked (report the failure, do not claim success).
+    pub async fn revoke_subject(&self, subject: &str) -> Result<(), Error> {
+        let records = self.subject_records(subject, revocation::unix_now_ms());
+        self.inner.revocations.record(&records).await
+    }
+
+    /// The records that revoke `subject` at `at_ms`: its hash under every key of the
+    /// ring (a session may carry any of them), each kept for a session lifetime.
+    pub(crate) fn subject_records(&self, subject: &str, at_ms: i64) -> Vec<revocation::Record> {
+        let at = at_ms;
+        let until = (at_ms / 1000).saturating_add(self.inner.rules.max_lifetime_secs());
+        self.inner
+            .codec
+            .keyring()
+            .subjects(subject, at)
+            .into_iter()
+            .map(|s| revocation::Record {
+                target: revocation::Target::Subject {
+                    key_id: s.key_id,
+                    hash: s.hash,
+                },
+                at,
+                until,
+            })
+            .collect()
+    }
+
+    /// How many revocations the replica holds and how long since it last synced.
+    pub fn revocation_status(&self) -> revocation::RevocationStatus {
+        self.inner.revocations.status()
+    }
+
+    /// Reads the revocations the backend has that this process does not, now (the
+    /// background sync does it every `revocation_sync_interval`). Call it at
+    /// startup, before serving, so a new process knows every revocation at once.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the backend cannot be read.
+    pub async fn sync_revocations(&self) -> Result<(), Error> {
+        self.inner.revocations.ensure_syncing();
+        self.inner.revocations.sync().await
     }
 
     /// True when the layer skips sessions for this path (no crypto, no store, no Set-Cookie).
@@ -329,6 +395,7 @@ pub struct SessionConfigBuilder {
     fingerprint_mode: FingerprintMode,
     ignore_paths: Vec<String>,
     passive_paths: Vec<String>,
+    revocation: revocation::Settings,
 }
 
 impl fmt::Debug for SessionConfigBuilder {
@@ -520,6 +587,45 @@ impl SessionConfigBuilder {
         self
     }
 
+    /// Shares revocations (logouts, subjects logged out everywhere) with every
+    /// process that uses the same backend; without one, a config keeps its
+    /// revocations to itself. See [`crate::revocation`].
+    pub fn revocation(mut self, backend: impl RevocationBackend) -> Self {
+        self.revocation.backend = Some(Arc::new(backend));
+        self
+    }
+
+    /// How often the revocation replica syncs from its backend (default 500 ms): the
+    /// bound on how long a revocation takes to reach every server.
+    pub fn revocation_sync_interval(mut self, interval: Duration) -> Self {
+        self.revocation.interval = interval;
+        self
+    }
+
+    /// How stale the revocation replica may get (the backend unreadable) before the
+    /// [`StalePolicy`] applies to sessions with a subject (default 5 s).
+    pub fn revocation_max_staleness(mut self, staleness: Duration) -> Self {
+        self.revocation.max_staleness = staleness;
+        self
+    }
+
+    /// What to do with sessions that carry a subject while the replica is staler
+    /// than allowed (default [`StalePolicy::FailClosed`]: 503).
+    ///
+    /// **Warning**: [`StalePolicy::Serve`] may serve a session revoked elsewhere
+    /// during a backend outage.
+    pub fn revocation_stale_policy(mut self, policy: StalePolicy) -> Self {
+        self.revocation.policy = policy;
+        self
+    }
+
+    /// Refuses every session created before `cutoff`: a mass logout without
+    /// rotating keys (after an incident, or to end all sessions of a release).
+    pub fn revoke_issued_before(mut self, cutoff: OffsetDateTime) -> Self {
+        self.revocation.cutoff = Some(cutoff.unix_timestamp());
+        self
+    }
+
     /// How a [`fingerprint`](Self::fingerprint) binds the session (default
     /// [`FingerprintMode::Strict`]).
     pub fn fingerprint_mode(mut self, mode: FingerprintMode) -> Self {
@@ -647,6 +753,7 @@ impl SessionConfigBuilder {
                 fingerprint_mode: self.fingerprint_mode,
                 ignore_paths: self.ignore_paths,
                 passive_paths: self.passive_paths,
+                revocations: Revocations::new(self.revocation),
             }),
         })
     }

@@ -120,6 +120,23 @@ pub enum Error {
     /// A pointer cookie names a store entry that is gone (expired or evicted).
     #[error("the session body is missing from the store (expired or evicted)")]
     MissingInStore,
+
+    /// The session was revoked: ended by a logout, its subject logged out
+    /// everywhere, or issued before the revocation cutoff.
+    #[error("session revoked: {reason}")]
+    Revoked {
+        /// Which revocation refused it.
+        reason: &'static str,
+    },
+
+    /// The revocation list could not be read for longer than allowed, so a session
+    /// with a subject is refused rather than risk serving a revoked one (the
+    /// layer answers 503).
+    #[error("the revocation list is {stale_secs} s stale: sessions with a subject are refused until it syncs")]
+    RevocationUnavailable {
+        /// How long since the last successful sync (`u64::MAX`: never synced).
+        stale_secs: u64,
+    },
 }
 
 impl From<postcard::Error> for Error {
@@ -167,6 +184,10 @@ pub enum ErrorKind {
     Store,
     /// [`Error::MissingInStore`].
     MissingInStore,
+    /// [`Error::Revoked`].
+    Revoked,
+    /// [`Error::RevocationUnavailable`].
+    RevocationUnavailable,
 }
 
 impl ErrorKind {
@@ -189,6 +210,8 @@ impl ErrorKind {
             ErrorKind::InvalidHeader => "invalid_header",
             ErrorKind::Store => "store",
             ErrorKind::MissingInStore => "missing_in_store",
+            ErrorKind::Revoked => "revoked",
+            ErrorKind::RevocationUnavailable => "revocation_unavailable",
         }
     }
 }
@@ -227,6 +250,8 @@ impl Error {
             Error::InvalidHeader(_) => ErrorKind::InvalidHeader,
             Error::Store { .. } => ErrorKind::Store,
             Error::MissingInStore => ErrorKind::MissingInStore,
+            Error::Revoked { .. } => ErrorKind::Revoked,
+            Error::RevocationUnavailable { .. } => ErrorKind::RevocationUnavailable,
         }
     }
 }

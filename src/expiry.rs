@@ -214,6 +214,11 @@ impl Rules {
         }
     }
 
+    /// The longest any session lives from its creation, in seconds.
+    pub(crate) fn max_lifetime_secs(&self) -> i64 {
+        self.max_lifetime
+    }
+
     /// The ceilings: created + max lifetime, last activity + max idle.
     fn ceiling(&self, created: i64, last_active: i64) -> i64 {
         let end = created.saturating_add(self.max_lifetime);

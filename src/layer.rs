@@ -84,11 +84,27 @@ where
                 return ResponseFuture::calling(future, Some((session, self.config.clone())));
             }
             LoadStep::FetchBody(fetch) => fetch,
+            LoadStep::Refused(e) => {
+                tracing::warn!(error = %e, "session refused: the revocation list is too stale to check it");
+                return ResponseFuture::loading(Box::pin(async move {
+                    Err(plain(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "session revocations unavailable, try again later\n",
+                    ))
+                }));
+            }
         };
         let config = self.config.clone();
         ResponseFuture::loading(Box::pin(async move {
             let session = match fetch.finish(&config, &parts.headers).await {
                 Ok(session) => session,
+                Err(e @ Error::RevocationUnavailable { .. }) => {
+                    tracing::warn!(error = %e, "session refused: the revocation list is too stale to check it");
+                    return Err(plain(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "session revocations unavailable, try again later\n",
+                    ));
+                }
                 Err(e) => {
                     tracing::error!(error = %e, source = ?std::error::Error::source(&e), "session store failed on load");
                     return Err(plain(

@@ -18,6 +18,7 @@ mod values;
 
 pub mod headers;
 pub mod inspect;
+pub mod revocation;
 pub mod store;
 
 #[cfg(feature = "axum")]

@@ -273,6 +273,12 @@ fn definitions_v2() -> Vec<Value> {
     let mut defs = Vec::new();
     for (algorithm, nonce_len) in [("AES-256-GCM-SIV", 12), ("XChaCha20-Poly1305", 24)] {
         let nonce = hex::encode((0..nonce_len).map(|i| 0xB0u8 + i as u8).collect::<Vec<_>>());
+        // The subject is hashed under the vector's own key (a key outside the ring
+        // would make the session refused: its subject could not be revoked).
+        let key_id = Keyring::new([(0u8..32).collect::<Vec<_>>()])
+            .unwrap()
+            .with_algorithm(alg(algorithm))
+            .primary_key_id();
         defs.push(
             json!({"description": format!("{algorithm}, v2 raw value"), "version": 2,
             "algorithm": algorithm, "secrets": [k2], "purpose": "session", "name": "session",
@@ -293,7 +299,7 @@ fn definitions_v2() -> Vec<Value> {
             "session": {"id": "ffeeddccbbaa99887766554433221100", "created": 1_790_000_000i64,
                 "last_active": 1_790_003_600i64, "expires_at": 1_792_592_000i64, "csrf": null,
                 "policy": {"kind": "absolute", "start": 600, "ttl": 2_592_000},
-                "subject": {"key_id": 3_141_592_653u32, "hash": hex::encode([0x77u8; 16]), "since": 1_790_000_600i64},
+                "subject": {"key_id": key_id, "hash": hex::encode([0x77u8; 16]), "since": 1_790_000_600_000i64},
                 "fingerprint": hex::encode([0x42u8; 8]),
                 "values": {"notes": enc(&text.as_str())},
                 "flash": {"messages": enc(&vec!["saved"])}}}));

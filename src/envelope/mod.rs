@@ -51,7 +51,7 @@ pub(crate) const FINGERPRINT_TAG_LEN: usize = 8;
 pub(crate) struct Subject {
     pub(crate) key_id: u32,
     pub(crate) hash: [u8; SUBJECT_HASH_LEN],
-    /// Unix seconds when it was set.
+    /// Unix milliseconds when it was set.
     pub(crate) since: i64,
 }
 
@@ -248,7 +248,7 @@ mod tests {
             subject: Some(Subject {
                 key_id: 7,
                 hash: [5; SUBJECT_HASH_LEN],
-                since: 1_700_000_050,
+                since: 1_700_000_050_000,
             }),
             fingerprint: Some([1; FINGERPRINT_TAG_LEN]),
             csrf: Some([9; CSRF_LEN]),

@@ -22,6 +22,9 @@ pub(crate) enum LoadStep {
     Done(Session),
     /// A value is a pointer: its body must come from the store.
     FetchBody(Box<BodyFetch>),
+    /// The request cannot be served now: the revocation list is too stale to tell
+    /// whether its session was revoked ([`Error::RevocationUnavailable`]).
+    Refused(Error),
 }
 
 /// A load stopped at a pointer: the opened pointer and what came before it.
@@ -137,6 +140,7 @@ fn tag(fingerprint: &[u8]) -> [u8; FINGERPRINT_TAG_LEN] {
 
 /// Loads up to the first value that needs the store, then stops.
 pub(crate) fn start_load(config: &SessionConfig, headers: &HeaderMap, uri: &Uri) -> LoadStep {
+    config.revocations().ensure_syncing();
     let now = config.clock().unix();
     let found = candidates(config, headers);
     let request = Request::of(config, headers, uri);
@@ -155,6 +159,7 @@ pub(crate) fn start_load(config: &SessionConfig, headers: &HeaderMap, uri: &Uri)
                     first_error,
                 }))
             }
+            Err(e @ Error::RevocationUnavailable { .. }) => return LoadStep::Refused(e),
             Err(e) => {
                 first_error.get_or_insert(e);
             }
@@ -192,7 +197,9 @@ impl BodyFetch {
             };
             match loaded {
                 Ok(loaded) => return Ok(request.session(found.carrier, loaded)),
-                Err(e @ Error::Store { .. }) => return Err(e),
+                Err(e @ (Error::Store { .. } | Error::RevocationUnavailable { .. })) => {
+                    return Err(e)
+                }
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
@@ -247,6 +254,9 @@ fn decode_snapshot(
             expired_at: expires_at,
         });
     }
+    config
+        .revocations()
+        .check(&meta, config.codec().keyring())?;
     match contents {
         Contents::Pointer(entry) => Ok(Unsealed::Pointer(PointerMeta {
             meta,

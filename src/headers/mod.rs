@@ -41,7 +41,9 @@ pub(crate) use save::{start_save, SaveStep};
 /// Loads the session from a request, using the configured fingerprint over its headers and URI.
 ///
 /// # Errors
-/// Only [`Error::Store`]: the request's session lives in the store and the store failed.
+/// [`Error::Store`]: the request's session lives in the store and the store failed;
+/// [`Error::RevocationUnavailable`]: its session has a subject and the revocation
+/// list is staler than allowed.
 pub async fn load_request<B>(
     config: &SessionConfig,
     request: &Request<B>,
@@ -52,7 +54,7 @@ pub async fn load_request<B>(
 /// Loads the session from request headers (a fingerprint, if configured, sees an empty URI).
 ///
 /// # Errors
-/// Only [`Error::Store`]: the request's session lives in the store and the store failed.
+/// As [`load_request`].
 pub async fn load(config: &SessionConfig, headers: &HeaderMap) -> Result<Session, Error> {
     load_with(config, headers, &Uri::default()).await
 }
@@ -65,6 +67,7 @@ async fn load_with(
     match start_load(config, headers, uri) {
         LoadStep::Done(session) => Ok(session),
         LoadStep::FetchBody(fetch) => fetch.finish(config, headers).await,
+        LoadStep::Refused(e) => Err(e),
     }
 }
 

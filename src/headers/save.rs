@@ -35,12 +35,21 @@ pub(crate) enum StoreWrite {
     /// Retire an entry the new value no longer points at (the body moved back into
     /// the cookie): it expires after [`REPLACED_ENTRY_GRACE`].
     RetireEntry(Entry),
-    /// `destroy()` of a session whose body is in the store: the entry must be gone
-    /// before the client is told to drop its cookie (else a copy of that cookie would
-    /// open the session again).
-    Remove { entry: Entry, carrier: Carrier },
+    /// `destroy()`: the session is revoked (and its subject, for
+    /// `log_out_everywhere`) and its store entry deleted before the client is told to
+    /// drop its cookie, so no copy of that cookie opens it again.
+    Remove(Box<Removal>),
     /// Put the body in the store, then send the pointer.
     WriteBody(Box<BodyWrite>),
+}
+
+/// What a logout must do besides removing the cookie.
+pub(crate) struct Removal {
+    entry: Option<Entry>,
+    carrier: Carrier,
+    had_value: bool,
+    revoke: Option<(crate::SessionId, i64)>,
+    everywhere: Option<String>,
 }
 
 /// A spilled session: the store entry to write and the pointer to send after it.
@@ -72,7 +81,12 @@ pub(crate) fn start_save(
         session
             .state()
             .plan_save(config.rules(), config.always_saves(), now, |subject| {
-                keyring.subject(subject, now)
+                keyring.subject(
+                    subject,
+                    config
+                        .revocations()
+                        .subject_time(crate::revocation::unix_now_ms()),
+                )
             })?;
     let mut sealing = match action {
         SaveAction::Skip => return Ok(SaveStep::Done),
@@ -80,9 +94,17 @@ pub(crate) fn start_save(
             had_value,
             carrier,
             entry,
+            revoke,
+            everywhere,
         } => {
-            if let Some(entry) = entry {
-                return Ok(SaveStep::Store(StoreWrite::Remove { entry, carrier }));
+            if entry.is_some() || revoke.is_some() || everywhere.is_some() {
+                return Ok(SaveStep::Store(StoreWrite::Remove(Box::new(Removal {
+                    entry,
+                    carrier,
+                    had_value,
+                    revoke,
+                    everywhere,
+                }))));
             }
             session.state().removed();
             if had_value {
@@ -174,12 +196,38 @@ impl StoreWrite {
                 retire_quietly(config, &entry).await;
                 return Ok(());
             }
-            StoreWrite::Remove { entry, carrier } => {
-                if let Some(store) = config.store() {
+            StoreWrite::Remove(removal) => {
+                let Removal {
+                    entry,
+                    carrier,
+                    had_value,
+                    revoke,
+                    everywhere,
+                } = *removal;
+                let now_ms = crate::revocation::unix_now_ms();
+                let mut records = Vec::new();
+                if let Some((id, created)) = revoke {
+                    // The session cannot outlive its creation plus the lifetime
+                    // ceiling; the entry is kept at least that long from now (so a
+                    // skewed or injected clock never drops it early).
+                    let from = created.max(now_ms / 1000);
+                    records.push(crate::revocation::Record {
+                        target: crate::revocation::Target::Session(id),
+                        at: now_ms,
+                        until: from.saturating_add(config.rules().max_lifetime_secs()),
+                    });
+                }
+                if let Some(subject) = &everywhere {
+                    records.extend(config.subject_records(subject, now_ms));
+                }
+                config.revocations().record(&records).await?;
+                if let (Some(entry), Some(store)) = (entry, config.store()) {
                     store.delete(&guard::entry_key(&entry)).await?;
                 }
                 session.state().removed();
-                write_removal(config, carrier, headers);
+                if had_value {
+                    write_removal(config, carrier, headers);
+                }
                 return Ok(());
             }
             StoreWrite::WriteBody(write) => write,

@@ -372,6 +372,7 @@ impl Session {
         s.meta.subject = None;
         s.new_subject = None;
         s.new_expiry = None;
+        s.revoke_subject = None;
         s.status = Status::Destroyed;
     }
 
@@ -418,6 +419,15 @@ impl Session {
         let mut s = self.state();
         s.new_subject = Some(subject.to_owned());
         s.mark_changed();
+    }
+
+    /// Logs `subject` out everywhere: every session whose subject was set to it (with
+    /// [`Session::set_subject`]) up to now is revoked on every server sharing the
+    /// revocation backend, and this session is destroyed. The save fails (503 in the
+    /// layer) if the revocation could not be recorded.
+    pub fn log_out_everywhere(&self, subject: &str) {
+        self.destroy();
+        self.state().revoke_subject = Some(subject.to_owned());
     }
 
     /// True when a subject was set on this session (now or on an earlier request).

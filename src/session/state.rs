@@ -100,6 +100,8 @@ pub(crate) struct Arrival {
     pub(crate) fingerprint: Option<[u8; FINGERPRINT_TAG_LEN]>,
     /// The session was written under another fingerprint than this request's.
     pub(crate) fingerprint_changed: bool,
+    /// The id the session came with (what a logout must revoke).
+    pub(crate) loaded_id: Option<SessionId>,
 }
 
 impl Arrival {
@@ -113,6 +115,7 @@ impl Arrival {
             load_error: error.map(Arc::new),
             fingerprint: None,
             fingerprint_changed: false,
+            loaded_id: None,
         }
     }
 
@@ -126,6 +129,7 @@ impl Arrival {
             load_error: None,
             fingerprint: None,
             fingerprint_changed: false,
+            loaded_id: None,
         }
     }
 
@@ -153,17 +157,24 @@ pub(crate) struct State {
     pub(super) new_subject: Option<String>,
     /// An expiry set on this request, resolved against the config's clock when saved.
     pub(super) new_expiry: Option<SessionExpiry>,
+    /// `log_out_everywhere`: the subject whose sessions the save revokes.
+    pub(super) revoke_subject: Option<String>,
 }
 
 /// What a save must do, decided under the session lock.
 pub(crate) enum SaveAction {
     /// Nothing to write.
     Skip,
-    /// Remove the client's value (if it had one) and the store entry (if any).
+    /// Remove the client's value (if it had one) and the store entry (if any), after
+    /// revoking the session (and its subject everywhere, if asked).
     Remove {
         had_value: bool,
         carrier: Carrier,
         entry: Option<Entry>,
+        /// The id and creation of the session the client holds.
+        revoke: Option<(SessionId, i64)>,
+        /// `log_out_everywhere`: the subject whose sessions go too.
+        everywhere: Option<String>,
     },
     /// Seal and write this.
     Write(Sealing),
@@ -199,10 +210,12 @@ impl State {
             passive: false,
             new_subject: None,
             new_expiry: None,
+            revoke_subject: None,
         }
     }
 
-    pub(super) fn loaded(loaded: Loaded, arrival: Arrival) -> Self {
+    pub(super) fn loaded(loaded: Loaded, mut arrival: Arrival) -> Self {
+        arrival.loaded_id = Some(loaded.meta.id);
         let Loaded {
             meta,
             mut body,
@@ -231,6 +244,7 @@ impl State {
             passive: false,
             new_subject: None,
             new_expiry: None,
+            revoke_subject: None,
         }
     }
 
@@ -283,6 +297,8 @@ impl State {
                     Residence::Store(entry) => Some(entry),
                     _ => None,
                 },
+                revoke: self.arrival.loaded_id.map(|id| (id, self.meta.created)),
+                everywhere: self.revoke_subject.clone(),
             });
         }
         let meta = &self.meta;
@@ -335,10 +351,13 @@ impl State {
         self.snapshot = Some(snapshot);
     }
 
-    /// Records a completed removal: nothing is left on the client.
+    /// Records a completed removal: nothing is left on the client, and what it held
+    /// is revoked.
     pub(crate) fn removed(&mut self) {
         self.residence = Residence::Fresh;
         self.status = Status::Unchanged;
         self.snapshot = None;
+        self.arrival.loaded_id = None;
+        self.revoke_subject = None;
     }
 }

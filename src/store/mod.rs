@@ -75,8 +75,10 @@ mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
-mod sql;
+pub(crate) mod sql;
 
+#[cfg(feature = "redis")]
+pub(crate) use self::redis::deadline as redis_deadline;
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]

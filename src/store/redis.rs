@@ -249,7 +249,7 @@ impl SessionStore for RedisStore {
 }
 
 /// Awaits a Redis future for at most `timeout`, mapping both failures to [`Error::Store`].
-async fn deadline<T>(
+pub(crate) async fn deadline<T>(
     op: &'static str,
     timeout: Duration,
     work: impl Future<Output = Result<T, RedisError>>,

@@ -31,6 +31,7 @@ macro_rules! on_pool {
 }
 
 mod pool;
+pub(crate) mod revocations;
 mod sessions;
 mod table;
 
