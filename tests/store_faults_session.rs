@@ -11,6 +11,7 @@ mod server;
 #[path = "common/demo.rs"]
 mod demo;
 
+#[cfg(feature = "redis")]
 #[path = "common/redis_server.rs"]
 mod redis_server;
 
@@ -167,6 +168,7 @@ async fn a_late_write_never_takes_effect_file_store() {
 }
 
 /// Runs a raw command against the test server.
+#[cfg(feature = "redis")]
 async fn redis_cmd(url: &str, args: &[&str]) -> redis::Value {
     let client = redis::Client::open(url).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
@@ -178,6 +180,7 @@ async fn redis_cmd(url: &str, args: &[&str]) -> redis::Value {
 }
 
 /// How many SET commands the server has executed.
+#[cfg(feature = "redis")]
 async fn set_calls(url: &str) -> u64 {
     let info = match redis_cmd(url, &["INFO", "commandstats"]).await {
         redis::Value::BulkString(b) => String::from_utf8(b).unwrap(),

@@ -67,7 +67,7 @@ impl RevocationBackend for FileRevocations {
             file.write_all(&line)?;
             // Reported recorded only once it is on disk.
             file.sync_data()?;
-            if file.metadata()?.len() > COMPACT_OVER && rand::random::<u8>() % 16 == 0 {
+            if file.metadata()?.len() > COMPACT_OVER && rand::random::<u8>().is_multiple_of(16) {
                 compact(&dir, generation)?;
             }
             drop(lock);

@@ -44,7 +44,7 @@ impl RevocationBackend for MemoryRevocations {
         log.next += 1;
         let seq = log.next;
         log.records.push((seq, record.to_vec(), until));
-        if seq % 1024 == 0 {
+        if seq.is_multiple_of(1024) {
             let now = unix_now();
             log.records.retain(|(_, _, until)| *until > now);
         }

@@ -146,7 +146,7 @@ impl RevocationBackend for SqlRevocations {
                         "the database reported no row written",
                     ));
                 }
-                if rand::random::<u8>() % 32 == 0 {
+                if rand::random::<u8>().is_multiple_of(32) {
                     let now = crate::revocation::unix_now();
                     let swept = on_pool!(inner.pool.inner(), pool => {
                         sqlx::query(&inner.sweep).bind(now).execute(pool).await.map(drop)
