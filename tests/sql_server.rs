@@ -13,6 +13,13 @@ mod server;
 #[path = "common/postgres_server.rs"]
 mod postgres_server;
 
+#[path = "common/demo_process.rs"]
+mod demo_process;
+
+#[path = "common/revocation_across.rs"]
+mod revocation_across_processes;
+use revocation_across_processes::revocation_across;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -335,189 +342,36 @@ mod sqlite {
 
 /// Two demo server processes (`examples/server.rs`) with one `SESSION_STORE`.
 mod processes {
-    use std::io::{BufRead, BufReader};
-    use std::path::PathBuf;
-    use std::process::{Child, Command, Stdio};
-    use std::time::Duration;
+    use serde_json::json;
 
-    use http_body_util::{BodyExt as _, Full};
-    use hyper::body::Bytes;
-    use hyper::{header, Request};
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
-    use serde_json::{json, Value};
+    use super::demo_process::{Browser, Server, KEYS};
 
-    /// The example binary, built once per test process by `cargo build` with exactly
-    /// this test's features: a no-op when `cargo test` has just built it, a rebuild
-    /// when it is stale (`cargo test --test NAME` builds no examples).
-    fn server_binary() -> PathBuf {
-        static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-        BUILT
-            .get_or_init(|| {
-                let features: Vec<&str> = [
-                    ("tower", cfg!(feature = "tower")),
-                    ("axum", cfg!(feature = "axum")),
-                    ("redis", cfg!(feature = "redis")),
-                    ("postgres", cfg!(feature = "postgres")),
-                    ("sqlite", cfg!(feature = "sqlite")),
-                    ("cli", cfg!(feature = "cli")),
-                    ("test-util", cfg!(feature = "test-util")),
-                    ("conformance", cfg!(feature = "conformance")),
-                ]
-                .into_iter()
-                .filter_map(|(name, on)| on.then_some(name))
-                .collect();
-                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-                let status = Command::new(cargo)
-                    .args([
-                        "build",
-                        "--quiet",
-                        "--example",
-                        "server",
-                        "--no-default-features",
-                    ])
-                    .arg("--features")
-                    .arg(features.join(","))
-                    .current_dir(env!("CARGO_MANIFEST_DIR"))
-                    .status()
-                    .unwrap();
-                assert!(status.success(), "building the example server failed");
-                let exe = std::env::current_exe().unwrap();
-                exe.parent()
-                    .unwrap()
-                    .parent()
-                    .unwrap()
-                    .join("examples")
-                    .join(format!("server{}", std::env::consts::EXE_SUFFIX))
-            })
-            .clone()
-    }
-
-    /// A running demo server; killed on drop.
-    struct Server {
-        child: Child,
-        base: String,
-    }
-
-    impl Server {
-        fn start(store: &str) -> Server {
-            let mut child = Command::new(server_binary())
-                .env("ADDR", "127.0.0.1:0")
-                .env(
-                    "SESSION_KEYS",
-                    "XFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFw",
-                )
-                .env("SESSION_STORE", store)
-                .env("SESSION_SECURE", "0")
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("start the example server");
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            let Some(base) = line.trim().strip_prefix("listening on ") else {
-                let _ = child.kill();
-                let mut err = String::new();
-                let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
-                panic!("the demo server did not start with SESSION_STORE={store}: {line:?} {err}");
-            };
-            Server {
-                base: base.to_owned(),
-                child,
-            }
-        }
-    }
-
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    struct Browser {
-        client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
-        cookie: Option<String>,
-    }
-
-    impl Browser {
-        async fn call(
-            &mut self,
-            server: &Server,
-            method: &str,
-            path: &str,
-            body: Option<Value>,
-        ) -> (u16, Value) {
-            let mut req = Request::builder()
-                .method(method)
-                .uri(format!("{}{path}", server.base));
-            if let Some(c) = &self.cookie {
-                req = req.header(header::COOKIE, c);
-            }
-            let body = match body {
-                Some(b) => {
-                    req = req.header(header::CONTENT_TYPE, "application/json");
-                    Full::new(Bytes::from(b.to_string()))
-                }
-                None => Full::new(Bytes::new()),
-            };
-            let res = tokio::time::timeout(
-                Duration::from_secs(10),
-                self.client.request(req.body(body).unwrap()),
-            )
-            .await
-            .expect("server answered in time")
-            .unwrap();
-            let status = res.status().as_u16();
-            if let Some(sc) = res.headers().get(header::SET_COOKIE) {
-                self.cookie = Some(sc.to_str().unwrap().split(';').next().unwrap().to_owned());
-            }
-            let bytes = res.into_body().collect().await.unwrap().to_bytes();
-            (
-                status,
-                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            )
-        }
-    }
-
-    /// A session made on one server process is served, and changed, by the other.
+    /// A session made on one server process is served, and changed, by the other;
+    /// a logout on one holds on the other within 2 s.
     pub(super) async fn share_sessions(store: &str) {
-        let one = Server::start(store);
-        let two = Server::start(store);
-        let mut b = Browser {
-            client: Client::builder(TokioExecutor::new()).build_http(),
-            cookie: None,
-        };
-        let (status, body) = b
+        let one = Server::start(KEYS, store, &[]);
+        let two = Server::start(KEYS, store, &[]);
+        let mut b = Browser::default();
+        let r = b
             .call(&one, "POST", "/cart", Some(json!({"items": 300})))
             .await;
-        assert_eq!((status, body), (200, json!({"items": 300})));
-        let value = b
-            .cookie
-            .as_deref()
-            .unwrap()
-            .split_once('=')
-            .unwrap()
-            .1
-            .to_owned();
+        assert_eq!((r.status, r.json), (200, json!({"items": 300})));
         assert!(
-            sealed_session::inspect::header(&value)
+            sealed_session::inspect::header(&b.value())
                 .unwrap()
                 .header
                 .pointer,
             "the cart lives in the store"
         );
-        let (status, body) = b.call(&two, "GET", "/session", None).await;
-        assert_eq!(status, 200);
-        assert_eq!(body["cart"].as_array().unwrap().len(), 300);
-        let (_, body) = b
+        let r = b.call(&two, "GET", "/session", None).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json["cart"].as_array().unwrap().len(), 300);
+        let r = b
             .call(&two, "POST", "/cart", Some(json!({"items": 2})))
             .await;
-        assert_eq!(body, json!({"items": 302}));
-        let (_, body) = b.call(&one, "GET", "/session", None).await;
-        assert_eq!(body["cart"].as_array().unwrap().len(), 302);
+        assert_eq!(r.json, json!({"items": 302}));
+        let r = b.call(&one, "GET", "/session", None).await;
+        assert_eq!(r.json["cart"].as_array().unwrap().len(), 302);
+        super::revocation_across(&one, &two, b).await;
     }
 }
