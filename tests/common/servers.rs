@@ -18,10 +18,7 @@ pub const SKIP_ENV: &str = "SEALED_SESSION_SKIP_SERVERS";
 /// When the server is missing and skipping was not asked for.
 pub fn missing(what: &str, install: &str) {
     if std::env::var(SKIP_ENV).is_ok_and(|v| v == "1") {
-        let test = std::thread::current()
-            .name()
-            .unwrap_or("a test")
-            .to_owned();
+        let test = std::thread::current().name().unwrap_or("a test").to_owned();
         // `eprintln!` would be captured by the test harness and shown only on failure.
         let mut err = std::io::stderr().lock();
         let _ = writeln!(
