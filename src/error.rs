@@ -188,6 +188,16 @@ impl Error {
         }
     }
 
+    /// The HTTP status the layer answers with when this error stops a request: 503
+    /// for a store failure (retry later), 500 for anything else.
+    #[cfg(feature = "tower")]
+    pub(crate) fn status(&self) -> http::StatusCode {
+        match self {
+            Error::Store { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
+            _ => http::StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {

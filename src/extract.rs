@@ -1,14 +1,52 @@
-//! The axum extractor for [`Session`] (feature `axum`).
+//! axum integration (feature `axum`): [`Session`] and `Option<Session>` as
+//! extractors, and [`Error`] as a response.
+//!
+//! # Middleware and which side of the layer sees what
+//!
+//! A middleware sees the session only when it runs *inside* [`SessionLayer`](crate::SessionLayer):
+//! with axum's `Router::layer`, the layer added **last** is the outermost, so add
+//! `SessionLayer` after the middleware. Inside, the middleware can read and change
+//! the session before and after the handler, and its changes are saved with the
+//! handler's. Outside, it sees a request with no session (`Option<Session>` is
+//! `None`) and a response whose `Set-Cookie` is already written: changing a session
+//! from there is too late.
+//!
+//! ```
+//! use axum::{extract::Request, middleware::{self, Next}, response::Response, routing::get, Router};
+//! use sealed_session::{Keyring, Session, SessionConfig, SessionLayer};
+//!
+//! /// Counts every request of the session; on ignored paths there is no session.
+//! async fn count(session: Option<Session>, request: Request, next: Next) -> Response {
+//!     if let Some(session) = &session {
+//!         let hits = session.get_or("hits", 0u64).unwrap_or(0);
+//!         let _ = session.insert("hits", &(hits + 1));
+//!     }
+//!     next.run(request).await
+//! }
+//!
+//! # fn main() -> Result<(), sealed_session::Error> {
+//! let config = SessionConfig::builder(Keyring::generate()).ignore_path("/health").build()?;
+//! let app: Router = Router::new()
+//!     .route("/", get(|| async { "hello" }))
+//!     .route("/health", get(|| async { "ok" }))
+//!     .layer(middleware::from_fn(count)) // inside: sees the session
+//!     .layer(SessionLayer::new(config)); // added last = outermost
+//! # Ok(()) }
+//! ```
 
-use axum_core::extract::FromRequestParts;
+use std::convert::Infallible;
+
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
-use http::StatusCode;
+use http::{header, HeaderValue, StatusCode};
 
-use crate::Session;
+use crate::{Error, Session};
 
 /// Rejection when a handler asks for a [`Session`] but no [`SessionLayer`](crate::SessionLayer)
 /// ran for the request (missing layer, or the path is in `ignore_path`).
+///
+/// Ask for `Option<Session>` instead where either is expected (a router-wide middleware).
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("no session for this request: add sealed_session::SessionLayer to the router (or the path is ignored)")]
 pub struct MissingSessionLayer;
@@ -28,5 +66,44 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
             .get::<Session>()
             .cloned()
             .ok_or(MissingSessionLayer)
+    }
+}
+
+/// `Option<Session>`: `None` when no [`SessionLayer`](crate::SessionLayer) ran for the
+/// request (an `ignore_path` route, or a middleware outside the layer); never rejects.
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Session {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Session>().cloned())
+    }
+}
+
+/// A handler can return `Result<_, sealed_session::Error>`: the error answers with the
+/// status [`SessionLayer`](crate::SessionLayer) uses (503 for [`ErrorKind::Store`](crate::ErrorKind::Store),
+/// 500 otherwise) and a body of just the status's reason phrase, so nothing about the
+/// session, a key or a store leaks. The error is logged (with its cause) at ERROR, and
+/// its [`ErrorKind`](crate::ErrorKind) rides in the response extensions for an outer
+/// middleware that wants to render its own body.
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        tracing::error!(
+            reason = self.kind().as_str(),
+            error = %self,
+            source = ?std::error::Error::source(&self),
+            "session error answered with {status}"
+        );
+        let reason = status.canonical_reason().unwrap_or("Error");
+        let mut response = (status, reason).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response.extensions_mut().insert(self.kind());
+        response
     }
 }
