@@ -1,38 +1,7 @@
 //! axum integration (feature `axum`): [`Session`] and `Option<Session>` as
 //! extractors, and [`Error`] as a response.
 //!
-//! # Middleware and which side of the layer sees what
-//!
-//! A middleware sees the session only when it runs *inside* [`SessionLayer`](crate::SessionLayer):
-//! with axum's `Router::layer`, the layer added **last** is the outermost, so add
-//! `SessionLayer` after the middleware. Inside, the middleware can read and change
-//! the session before and after the handler, and its changes are saved with the
-//! handler's. Outside, it sees a request with no session (`Option<Session>` is
-//! `None`) and a response whose `Set-Cookie` is already written: changing a session
-//! from there is too late.
-//!
-//! ```
-//! use axum::{extract::Request, middleware::{self, Next}, response::Response, routing::get, Router};
-//! use sealed_session::{Keyring, Session, SessionConfig, SessionLayer};
-//!
-//! /// Counts every request of the session; on ignored paths there is no session.
-//! async fn count(session: Option<Session>, request: Request, next: Next) -> Response {
-//!     if let Some(session) = &session {
-//!         let hits = session.get_or("hits", 0u64).unwrap_or(0);
-//!         let _ = session.insert("hits", &(hits + 1));
-//!     }
-//!     next.run(request).await
-//! }
-//!
-//! # fn main() -> Result<(), sealed_session::Error> {
-//! let config = SessionConfig::builder(Keyring::generate()).ignore_path("/health").build()?;
-//! let app: Router = Router::new()
-//!     .route("/", get(|| async { "hello" }))
-//!     .route("/health", get(|| async { "ok" }))
-//!     .layer(middleware::from_fn(count)) // inside: sees the session
-//!     .layer(SessionLayer::new(config)); // added last = outermost
-//! # Ok(()) }
-//! ```
+//! Which side of the layer sees what is documented on [`SessionLayer`](crate::SessionLayer).
 
 use std::convert::Infallible;
 

@@ -110,7 +110,7 @@ pub async fn cookie(
 ///
 /// # Errors
 /// What `fill` returns; [`Error::Config`] when `config` uses cookies only, or binds a
-/// fingerprint (see [`cookie`]); any error of [`headers::save`].
+/// fingerprint (see [`cookie()`]); any error of [`headers::save`].
 pub async fn header(
     config: &SessionConfig,
     fill: impl FnOnce(&Session) -> Result<(), Error>,

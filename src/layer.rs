@@ -39,7 +39,8 @@ struct Shared {
 /// in handlers and middleware:
 ///
 /// ```
-/// # #[cfg(feature = "axum")] {
+/// # #[cfg(feature = "axum")]
+/// # mod demo {
 /// use axum::{routing::get, Router};
 /// use sealed_session::{Keyring, Session, SessionConfig, SessionLayer};
 ///
@@ -49,11 +50,13 @@ struct Shared {
 ///     Ok(format!("{n} views"))
 /// }
 ///
-/// # fn main() -> Result<(), sealed_session::Error> {
+/// # pub fn main() -> Result<(), sealed_session::Error> {
 /// let config = SessionConfig::builder(Keyring::generate()).build()?;
 /// let app: Router = Router::new().route("/", get(views)).layer(SessionLayer::new(config));
 /// # Ok(()) }
 /// # }
+/// # #[cfg(feature = "axum")]
+/// # demo::main().unwrap();
 /// ```
 ///
 /// On any tower service, the handler finds the session in the request extensions:
@@ -93,8 +96,44 @@ struct Shared {
 /// * **compression** is indifferent (the session never touches the body); outside
 ///   keeps the layer's own answers on the same path as the app's.
 ///
-/// Middleware that must see the session goes inside (`Router::layer` calls made
-/// *before* this one; see the axum notes on `Option<Session>` in the crate docs).
+/// # Middleware: which side sees what
+///
+/// A middleware sees the session only when it runs *inside* the layer (with
+/// axum's `Router::layer`, the call made **last** is the outermost, so add
+/// `SessionLayer` after the middleware). Inside, it can read and change the
+/// session before and after the handler, and its changes are saved with the
+/// handler's. Outside, the request has no session (`Option<Session>` is `None`)
+/// and the response already carries its `Set-Cookie`: changing the session there
+/// is too late. Take `Option<Session>` in a router-wide middleware, so that
+/// `ignore_path` routes (no session) pass instead of answering 500:
+///
+/// ```
+/// # #[cfg(feature = "axum")]
+/// # mod demo {
+/// use axum::{extract::Request, middleware::{self, Next}, response::Response, routing::get, Router};
+/// use sealed_session::{Keyring, Session, SessionConfig, SessionLayer};
+///
+/// /// Counts the session's requests; ignored paths have no session.
+/// async fn count(session: Option<Session>, request: Request, next: Next) -> Response {
+///     if let Some(session) = &session {
+///         let hits = session.get_or("hits", 0u64).unwrap_or(0);
+///         let _ = session.insert("hits", &(hits + 1));
+///     }
+///     next.run(request).await
+/// }
+///
+/// # pub fn main() -> Result<(), sealed_session::Error> {
+/// let config = SessionConfig::builder(Keyring::generate()).ignore_path("/health").build()?;
+/// let app: Router = Router::new()
+///     .route("/", get(|| async { "hello" }))
+///     .route("/health", get(|| async { "ok" }))
+///     .layer(middleware::from_fn(count)) // inside: sees the session
+///     .layer(SessionLayer::new(config)); // added last = outermost
+/// # Ok(()) }
+/// # }
+/// # #[cfg(feature = "axum")]
+/// # demo::main().unwrap();
+/// ```
 ///
 /// # Bad input and failures
 ///
@@ -143,8 +182,9 @@ impl SessionLayer {
     /// The default answer is the error's status (503 for [`ErrorKind::Store`](crate::ErrorKind::Store),
     /// 500 otherwise) with no headers. Either way the answer carries the error's
     /// [`ErrorKind`](crate::ErrorKind) in its extensions, which an outer middleware (e.g.
-    /// axum's `middleware::map_response`) can turn into a body. On a failed save no
-    /// `Set-Cookie` is written, whatever the hook returns: the client keeps its old cookie.
+    /// axum's `middleware::map_response`) can turn into a body. On a failed save the
+    /// layer writes no session `Set-Cookie` (the answer holds only what the hook put in
+    /// it): the client keeps its old cookie.
     ///
     /// ```
     /// use http::{header, Response, StatusCode};
