@@ -21,7 +21,7 @@
 //! - `floor_raw_xchacha`: the same with XChaCha20-Poly1305 (for the `ours_xchacha*` rows).
 //!
 //! Cookie sizes (bytes of `name=value` as sent) are printed before the benches.
-//! Run: `cargo bench --all-features --bench codec` (add `-- --quick` for a fast pass).
+//! Run: `cargo bench -p sealed-session-benches --bench codec` (add `-- --quick` for a fast pass).
 
 use std::collections::HashMap;
 use std::hint::black_box;

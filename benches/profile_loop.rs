@@ -2,7 +2,7 @@
 //! criterion, no timing, so `valgrind --tool=callgrind` and `perf` see only the work.
 //!
 //! ```sh
-//! cargo bench --bench profile_loop --no-run      # prints the binary's path
+//! cargo bench -p sealed-session-benches --bench profile_loop --no-run   # prints the binary's path
 //! valgrind --tool=callgrind target/release/deps/profile_loop-* open 20000
 //! ```
 //! Modes: `seal` (`http::save` into a `HeaderMap`), `open` (`http::load` from a

@@ -13,7 +13,7 @@
 //! `http::load` + `http::save` of the very same counter session with no router, so
 //! the layer's own overhead (ours − none) can be compared with the codec work.
 //!
-//! Run: `cargo bench --all-features --bench request` (add `-- --quick` for a fast pass).
+//! Run: `cargo bench -p sealed-session-benches --bench request` (add `-- --quick` for a fast pass).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -13,7 +13,7 @@
 //! Operations: `read` = load + save (nothing changed, nothing written);
 //! `write` = load + one value changed + save (reseal, store write for the pointer).
 //!
-//! Run: `cargo bench --all-features --bench size_guard` (add `-- --quick` for a fast pass).
+//! Run: `cargo bench -p sealed-session-benches --bench size_guard` (add `-- --quick` for a fast pass).
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -24,7 +24,7 @@ use rand::Rng;
 use sealed_session::revocation::FileRevocations;
 use sealed_session::store::{FileStore, MemoryStore};
 use sealed_session::{
-    Expiry, Keyring, Session, SessionConfig, SessionExpiry, SessionLayer, Transport,
+    ErrorKind, Expiry, Keyring, Session, SessionConfig, SessionExpiry, SessionLayer, Transport,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -216,6 +216,29 @@ pub fn app(config: SessionConfig) -> Router {
         .route("/csrf", get(csrf))
         .route("/transfer", post(transfer))
         .layer(SessionLayer::new(config))
+        // Outside the session layer: its own error answers (store down, a session that
+        // could not be saved) have an empty body and carry the ErrorKind; give them JSON.
+        .layer(axum::middleware::map_response(json_session_errors))
+}
+
+/// Gives the session layer's error answers a JSON body, like every other route.
+async fn json_session_errors(response: Response) -> Response {
+    let Some(kind) = response.extensions().get::<ErrorKind>().copied() else {
+        return response;
+    };
+    let message = match kind {
+        ErrorKind::Store => "session store unavailable, try again later",
+        ErrorKind::RevocationUnavailable => "the revocation list is out of date, try again later",
+        _ => "the session could not be saved",
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(axum::http::header::CONTENT_TYPE);
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    (
+        parts,
+        Json(json!({ "error": message, "reason": kind.as_str() })),
+    )
+        .into_response()
 }
 
 /// A value that cannot be stored is a server bug: 500 with a reason.

@@ -18,6 +18,7 @@ use crate::expiry::Rules;
 use crate::guard::{Budget, BROWSER_LIMIT};
 use crate::revocation::{self, RevocationBackend, Revocations, StalePolicy};
 use crate::store::SessionStore;
+use crate::usage::{KeyUsage, Usage};
 use crate::{Algorithm, Clock, Codec, Error, Expiry, Keyring};
 
 /// Default cookie name.
@@ -80,6 +81,7 @@ struct Inner {
     ignore_paths: Vec<String>,
     passive_paths: Vec<String>,
     revocations: Arc<Revocations>,
+    usage: Usage,
 }
 
 /// A validated session configuration. Cheap to clone (an `Arc`).
@@ -288,7 +290,23 @@ impl SessionConfig {
         self.inner.revocations.sync().await
     }
 
-    /// True when the layer skips sessions for this path (no crypto, no store, no Set-Cookie).
+    /// How much each key of the ring is still used: opens and last open per key id,
+    /// primary first, counted since this configuration was built (its clones share them).
+    ///
+    /// While keys rotate, an old key is safe to drop once its `opens` stop growing and
+    /// its `last_seen` is older than the longest session lifetime; see
+    /// [`KeyUsage`](crate::KeyUsage) for an example.
+    pub fn key_usage(&self) -> Vec<KeyUsage> {
+        self.inner.usage.snapshot()
+    }
+
+    /// The per-key counters and the unknown-key log limiter.
+    pub(crate) fn usage(&self) -> &Usage {
+        &self.inner.usage
+    }
+
+    /// True when [`SessionLayer`](crate::SessionLayer) skips sessions for this path (no
+    /// crypto, no store, no Set-Cookie). The `headers` functions never consult it.
     pub fn is_ignored_path(&self, path: &str) -> bool {
         matches_any(&self.inner.ignore_paths, path)
     }
@@ -565,6 +583,10 @@ impl SessionConfigBuilder {
     /// Binds a request-derived context into the AAD: a cookie replayed from another
     /// context (other User-Agent, other tenant) opens as a fresh session. With
     /// [`FingerprintMode::LogOnly`] the change is logged instead.
+    ///
+    /// The function sees the request's headers and URI, so load with
+    /// [`headers::load_request`](crate::headers::load_request) (or the layer):
+    /// [`headers::load`](crate::headers::load) has no URI and refuses such a configuration.
     pub fn fingerprint(
         mut self,
         f: impl Fn(&http::HeaderMap, &http::Uri) -> Vec<u8> + Send + Sync + 'static,
@@ -573,7 +595,12 @@ impl SessionConfigBuilder {
         self
     }
 
-    /// A path the layer serves without a session (exact, or a prefix when it ends in `*`).
+    /// A path [`SessionLayer`](crate::SessionLayer) serves without a session (exact, or a
+    /// prefix when it ends in `*`).
+    ///
+    /// Only the layer applies it: [`headers::load_request`](crate::headers::load_request)
+    /// and the other `headers` functions load and save whatever they are given, so a
+    /// framework-free caller checks [`SessionConfig::is_ignored_path`] itself.
     pub fn ignore_path(mut self, path: impl Into<String>) -> Self {
         self.ignore_paths.push(path.into());
         self
@@ -723,6 +750,7 @@ impl SessionConfigBuilder {
             keyring = keyring.try_with_purpose(p)?;
         }
         let budget = Budget::new(self.budget, name.len());
+        let usage = Usage::new(&keyring.key_ids());
         let codec = Codec::new(keyring);
         let cookie = CookieSpec::new(
             self.cookie_name,
@@ -754,6 +782,7 @@ impl SessionConfigBuilder {
                 ignore_paths: self.ignore_paths,
                 passive_paths: self.passive_paths,
                 revocations: Revocations::new(self.revocation),
+                usage,
             }),
         })
     }

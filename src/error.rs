@@ -231,6 +231,18 @@ impl Error {
         }
     }
 
+    /// The HTTP status the layer answers with when this error stops a request: 503
+    /// for a store failure or a stale revocation list (retry later), 500 for anything else.
+    #[cfg(feature = "tower")]
+    pub(crate) fn status(&self) -> http::StatusCode {
+        match self {
+            Error::Store { .. } | Error::RevocationUnavailable { .. } => {
+                http::StatusCode::SERVICE_UNAVAILABLE
+            }
+            _ => http::StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {

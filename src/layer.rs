@@ -10,25 +10,211 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::headers::{self, LoadStep, SaveStep};
+use crate::usage::KeyId;
 use crate::{Error, Session, SessionConfig};
 
-/// Adds sessions to a service. Build it from a [`SessionConfig`].
-#[derive(Debug, Clone)]
-pub struct SessionLayer {
+/// The `on_error` hook: the status and headers of the layer's own error answers.
+type ErrorHook = dyn Fn(&Error) -> Response<()> + Send + Sync;
+
+/// What every request of a layer shares: one `Arc` clone per request.
+struct Shared {
     config: SessionConfig,
+    on_error: Option<Box<ErrorHook>>,
+}
+
+/// Adds sessions to a tower service: loads the [`Session`] into the request
+/// extensions before the inner service runs, and writes it back (`Set-Cookie`,
+/// or the configured header) into its response.
+///
+/// With axum, add it with `Router::layer` and take [`Session`] (or `Option<Session>`)
+/// in handlers and middleware:
+///
+/// ```
+/// # #[cfg(feature = "axum")]
+/// # mod demo {
+/// use axum::{routing::get, Router};
+/// use sealed_session::{Keyring, Session, SessionConfig, SessionLayer};
+///
+/// async fn views(session: Session) -> Result<String, sealed_session::Error> {
+///     let n = session.get_or("views", 0u64)? + 1;
+///     session.insert("views", &n)?;
+///     Ok(format!("{n} views"))
+/// }
+///
+/// # pub fn main() -> Result<(), sealed_session::Error> {
+/// let config = SessionConfig::builder(Keyring::generate()).build()?;
+/// let app: Router = Router::new().route("/", get(views)).layer(SessionLayer::new(config));
+/// # Ok(()) }
+/// # }
+/// # #[cfg(feature = "axum")]
+/// # demo::main().unwrap();
+/// ```
+///
+/// On any tower service, the handler finds the session in the request extensions:
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{header, Request, Response};
+/// use sealed_session::{Keyring, Session, SessionConfig, SessionLayer};
+/// use tower::{service_fn, ServiceBuilder, ServiceExt as _};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let config = SessionConfig::builder(Keyring::generate()).build()?;
+/// let service = ServiceBuilder::new()
+///     .layer(SessionLayer::new(config))
+///     .service(service_fn(|request: Request<String>| async move {
+///         let session = request.extensions().get::<Session>().expect("the layer put it there");
+///         session.insert("user", "ada")?;
+///         Ok::<_, sealed_session::Error>(Response::new(String::from("hello")))
+///     }));
+/// let response = service.oneshot(Request::new(String::new())).await?;
+/// assert!(response.headers()[header::SET_COOKIE].to_str().unwrap().starts_with("session="));
+/// # Ok::<(), sealed_session::Error>(()) }).unwrap();
+/// ```
+///
+/// # Order among other layers
+///
+/// The layer only reads request headers and writes response headers; it wraps the
+/// inner body in [`ResponseBody`] (empty for its own error answers) and asks nothing
+/// of it, so it composes with tower-http's `CompressionLayer`, `TraceLayer`,
+/// `TimeoutLayer` and the like in any order. The right order, outermost first, is
+/// `TraceLayer` → `TimeoutLayer` → `CompressionLayer` → `SessionLayer` → your routes:
+///
+/// * **trace outside** so the request's span and latency include the session's
+///   store round trips and its error answers;
+/// * **timeout outside** so a hanging store is cut off too (a timeout while saving
+///   sends no `Set-Cookie`: the client keeps its previous session);
+/// * **compression** is indifferent (the session never touches the body); outside
+///   keeps the layer's own answers on the same path as the app's.
+///
+/// # Middleware: which side sees what
+///
+/// A middleware sees the session only when it runs *inside* the layer (with
+/// axum's `Router::layer`, the call made **last** is the outermost, so add
+/// `SessionLayer` after the middleware). Inside, it can read and change the
+/// session before and after the handler, and its changes are saved with the
+/// handler's. Outside, the request has no session (`Option<Session>` is `None`)
+/// and the response already carries its `Set-Cookie`: changing the session there
+/// is too late. Take `Option<Session>` in a router-wide middleware, so that
+/// `ignore_path` routes (no session) pass instead of answering 500:
+///
+/// ```
+/// # #[cfg(feature = "axum")]
+/// # mod demo {
+/// use axum::{extract::Request, middleware::{self, Next}, response::Response, routing::get, Router};
+/// use sealed_session::{Keyring, Session, SessionConfig, SessionLayer};
+///
+/// /// Counts the session's requests; ignored paths have no session.
+/// async fn count(session: Option<Session>, request: Request, next: Next) -> Response {
+///     if let Some(session) = &session {
+///         let hits = session.get_or("hits", 0u64).unwrap_or(0);
+///         let _ = session.insert("hits", &(hits + 1));
+///     }
+///     next.run(request).await
+/// }
+///
+/// # pub fn main() -> Result<(), sealed_session::Error> {
+/// let config = SessionConfig::builder(Keyring::generate()).ignore_path("/health").build()?;
+/// let app: Router = Router::new()
+///     .route("/", get(|| async { "hello" }))
+///     .route("/health", get(|| async { "ok" }))
+///     .layer(middleware::from_fn(count)) // inside: sees the session
+///     .layer(SessionLayer::new(config)); // added last = outermost
+/// # Ok(()) }
+/// # }
+/// # #[cfg(feature = "axum")]
+/// # demo::main().unwrap();
+/// ```
+///
+/// # Bad input and failures
+///
+/// * A cookie or header that is garbage, tampered, expired, sealed by an unknown key
+///   or for another name or purpose gives the handler a fresh session: never an
+///   error answer. [`Session::load_error`] says why; the layer logs the reason (WARN
+///   for tampering and, at most once a minute per key id, for a retired key; DEBUG
+///   otherwise), never the value.
+/// * The store fails while loading a session whose body lives there: the handler is
+///   not called; the answer is **503**.
+/// * The session cannot be saved (the store fails: **503**; too big with no store:
+///   **500**): the handler's response is replaced by the error answer, and no
+///   `Set-Cookie` is written, so the client keeps its previous, still valid cookie.
+///
+/// The error answers have an empty [`ResponseBody`], carry the error's [`ErrorKind`](crate::ErrorKind)
+/// in their extensions, and can be shaped with [`SessionLayer::on_error`].
+#[derive(Clone)]
+pub struct SessionLayer {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for SessionLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionLayer")
+            .field("config", &self.shared.config)
+            .field("on_error", &self.shared.on_error.is_some())
+            .finish()
+    }
 }
 
 impl SessionLayer {
     /// A layer using `config`.
     pub fn new(config: SessionConfig) -> Self {
-        SessionLayer { config }
+        SessionLayer {
+            shared: Arc::new(Shared {
+                config,
+                on_error: None,
+            }),
+        }
+    }
+
+    /// Shapes the layer's own error answers (a store failure, a session that could not
+    /// be saved): `hook` gives their status and headers; the body is an empty
+    /// [`ResponseBody`], so this works whatever service sits inside.
+    ///
+    /// The default answer is the error's status (503 for [`ErrorKind::Store`](crate::ErrorKind::Store),
+    /// 500 otherwise) with no headers. Either way the answer carries the error's
+    /// [`ErrorKind`](crate::ErrorKind) in its extensions, which an outer middleware (e.g.
+    /// axum's `middleware::map_response`) can turn into a body. On a failed save the
+    /// layer writes no session `Set-Cookie` (the answer holds only what the hook put in
+    /// it): the client keeps its old cookie.
+    ///
+    /// ```
+    /// use http::{header, Response, StatusCode};
+    /// use sealed_session::{ErrorKind, Keyring, SessionConfig, SessionLayer};
+    ///
+    /// let config = SessionConfig::builder(Keyring::generate()).build()?;
+    /// let layer = SessionLayer::new(config).on_error(|err| {
+    ///     let mut answer = Response::new(());
+    ///     if err.kind() == ErrorKind::Store {
+    ///         *answer.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    ///         answer.headers_mut().insert(header::RETRY_AFTER, "5".parse().unwrap());
+    ///     } else {
+    ///         *answer.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    ///     }
+    ///     answer
+    /// });
+    /// # let _ = layer;
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    #[must_use]
+    pub fn on_error<F>(self, hook: F) -> Self
+    where
+        F: Fn(&Error) -> Response<()> + Send + Sync + 'static,
+    {
+        SessionLayer {
+            shared: Arc::new(Shared {
+                config: self.shared.config.clone(),
+                on_error: Some(Box::new(hook)),
+            }),
+        }
     }
 }
 
@@ -38,16 +224,25 @@ impl<S> Layer<S> for SessionLayer {
     fn layer(&self, inner: S) -> Self::Service {
         SessionService {
             inner,
-            config: self.config.clone(),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
 
 /// The service [`SessionLayer`] produces.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionService<S> {
     inner: S,
-    config: SessionConfig,
+    shared: Arc<Shared>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for SessionService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionService")
+            .field("inner", &self.inner)
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
@@ -55,9 +250,9 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     ReqBody: Send + 'static,
-    ResBody: From<&'static str> + Send + 'static,
+    ResBody: Send + 'static,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future, ResBody>;
 
@@ -69,56 +264,47 @@ where
         // The clone that was driven to readiness serves this request.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        if self.config.is_ignored_path(request.uri().path()) {
+        let config = &self.shared.config;
+        if config.is_ignored_path(request.uri().path()) {
             return ResponseFuture::calling(inner.call(request), None);
         }
         let (mut parts, body) = request.into_parts();
         // Most requests need no store to load: no future is boxed for them.
-        let fetch = match headers::start_load(&self.config, &parts.headers, &parts.uri) {
+        let fetch = match headers::start_load(config, &parts.headers, &parts.uri) {
             LoadStep::Done(session) => {
                 if let Some(e) = session.load_error() {
-                    log_refused(&e);
+                    log_refused(config, &e);
                 }
                 parts.extensions.insert(session.clone());
                 let future = inner.call(Request::from_parts(parts, body));
-                return ResponseFuture::calling(future, Some((session, self.config.clone())));
+                return ResponseFuture::calling(future, Some((session, Arc::clone(&self.shared))));
             }
             LoadStep::FetchBody(fetch) => fetch,
             LoadStep::Refused(e) => {
                 tracing::warn!(error = %e, "session refused: the revocation list is too stale to check it");
-                return ResponseFuture::loading(Box::pin(async move {
-                    Err(plain(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "session revocations unavailable, try again later\n",
-                    ))
-                }));
+                let answer = error_answer(&self.shared, &e);
+                return ResponseFuture::loading(Box::pin(async move { Err(answer) }));
             }
         };
-        let config = self.config.clone();
+        let shared = Arc::clone(&self.shared);
         ResponseFuture::loading(Box::pin(async move {
-            let session = match fetch.finish(&config, &parts.headers).await {
+            let session = match fetch.finish(&shared.config, &parts.headers).await {
                 Ok(session) => session,
                 Err(e @ Error::RevocationUnavailable { .. }) => {
                     tracing::warn!(error = %e, "session refused: the revocation list is too stale to check it");
-                    return Err(plain(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "session revocations unavailable, try again later\n",
-                    ));
+                    return Err(error_answer(&shared, &e));
                 }
                 Err(e) => {
                     tracing::error!(error = %e, source = ?std::error::Error::source(&e), "session store failed on load");
-                    return Err(plain(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "session store unavailable, try again later\n",
-                    ));
+                    return Err(error_answer(&shared, &e));
                 }
             };
             if let Some(e) = session.load_error() {
-                log_refused(&e);
+                log_refused(&shared.config, &e);
             }
             parts.extensions.insert(session.clone());
             let future = inner.call(Request::from_parts(parts, body));
-            Ok((future, session, config))
+            Ok((future, session, shared))
         }))
     }
 }
@@ -126,7 +312,7 @@ where
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Loading through the store: the inner service's future with the session, or the 503 answer.
-type Loading<F, B> = BoxFuture<Result<(F, Session, SessionConfig), Response<B>>>;
+type Loading<F, B> = BoxFuture<Result<(F, Session, Arc<Shared>), Response<ResponseBody<B>>>>;
 
 pin_project_lite::pin_project! {
     /// The response future of [`SessionService`]: the inner service's future, then the
@@ -146,15 +332,15 @@ pin_project_lite::pin_project! {
         Calling {
             #[pin]
             inner: F,
-            session: Option<(Session, SessionConfig)>,
+            session: Option<(Session, Arc<Shared>)>,
         },
         // The store takes the body (or an entry is deleted) before the response goes out.
-        Saving { save: BoxFuture<Response<B>> },
+        Saving { save: BoxFuture<Response<ResponseBody<B>>> },
     }
 }
 
 impl<F, B> ResponseFuture<F, B> {
-    fn calling(inner: F, session: Option<(Session, SessionConfig)>) -> Self {
+    fn calling(inner: F, session: Option<(Session, Arc<Shared>)>) -> Self {
         ResponseFuture {
             state: State::Calling { inner, session },
         }
@@ -183,37 +369,40 @@ impl<F, B> fmt::Debug for ResponseFuture<F, B> {
 impl<F, B, E> Future for ResponseFuture<F, B>
 where
     F: Future<Output = Result<Response<B>, E>>,
-    B: From<&'static str> + Send + 'static,
+    B: Send + 'static,
 {
-    type Output = Result<Response<B>, E>;
+    type Output = Result<Response<ResponseBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.project().state;
         loop {
             match state.as_mut().project() {
                 StateProj::Loading { load } => match std::task::ready!(load.as_mut().poll(cx)) {
-                    Ok((inner, session, config)) => state.set(State::Calling {
+                    Ok((inner, session, shared)) => state.set(State::Calling {
                         inner,
-                        session: Some((session, config)),
+                        session: Some((session, shared)),
                     }),
                     Err(unavailable) => return Poll::Ready(Ok(unavailable)),
                 },
                 StateProj::Calling { inner, session } => {
-                    let mut response = std::task::ready!(inner.poll(cx))?;
-                    let Some((session, config)) = session.take() else {
+                    let mut response = std::task::ready!(inner.poll(cx))?.map(ResponseBody::new);
+                    let Some((session, shared)) = session.take() else {
                         return Poll::Ready(Ok(response));
                     };
-                    match headers::start_save(&config, &session, response.headers_mut()) {
+                    match headers::start_save(&shared.config, &session, response.headers_mut()) {
                         Ok(SaveStep::Done) => return Poll::Ready(Ok(response)),
                         Ok(SaveStep::Store(work)) => state.set(State::Saving {
                             save: Box::pin(async move {
-                                match work.finish(&config, &session, response.headers_mut()).await {
+                                match work
+                                    .finish(&shared.config, &session, response.headers_mut())
+                                    .await
+                                {
                                     Ok(()) => response,
-                                    Err(e) => save_failed(&e),
+                                    Err(e) => save_failed(&shared, &e),
                                 }
                             }),
                         }),
-                        Err(e) => return Poll::Ready(Ok(save_failed(&e))),
+                        Err(e) => return Poll::Ready(Ok(save_failed(&shared, &e))),
                     }
                 }
                 StateProj::Saving { save } => return save.as_mut().poll(cx).map(Ok),
@@ -222,43 +411,118 @@ where
     }
 }
 
-/// The answer when a session could not be saved: 503 for a store failure, else 500.
-fn save_failed<B: From<&'static str>>(e: &Error) -> Response<B> {
+/// The answer when a session could not be saved: logged, then the error answer.
+fn save_failed<B>(shared: &Shared, e: &Error) -> Response<ResponseBody<B>> {
     match e {
         Error::Store { .. } => {
-            tracing::error!(error = %e, source = ?std::error::Error::source(e), "session store failed on save");
-            plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "session store unavailable, the session was not saved\n",
-            )
+            tracing::error!(error = %e, source = ?std::error::Error::source(e), "session store failed on save; the client keeps its previous session");
         }
         _ => {
-            tracing::error!(error = %e, "session could not be saved");
-            plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "session could not be saved\n",
-            )
+            tracing::error!(reason = e.kind().as_str(), error = %e, "session could not be saved; the client keeps its previous session");
         }
+    }
+    error_answer(shared, e)
+}
+
+/// The layer's own answer for `e`: the hook's status and headers (or the error's
+/// status), an empty body, and the [`ErrorKind`](crate::ErrorKind) in the extensions.
+fn error_answer<B>(shared: &Shared, e: &Error) -> Response<ResponseBody<B>> {
+    let mut answer = match &shared.on_error {
+        Some(hook) => hook(e),
+        None => {
+            let mut answer = Response::new(());
+            *answer.status_mut() = e.status();
+            answer
+        }
+    };
+    answer.extensions_mut().insert(e.kind());
+    answer.map(|()| ResponseBody::empty())
+}
+
+pin_project_lite::pin_project! {
+    /// The response body of [`SessionService`]: the inner service's body, or nothing
+    /// for the layer's own error answers.
+    ///
+    /// A wrapper rather than a `Default` bound on the inner body, so the layer composes
+    /// with any inner service, including layers whose bodies have no empty value
+    /// (tower-http's `TraceLayer`).
+    pub struct ResponseBody<B> {
+        #[pin]
+        inner: Option<B>,
     }
 }
 
-fn log_refused(e: &Error) {
+impl<B> ResponseBody<B> {
+    fn new(inner: B) -> Self {
+        ResponseBody { inner: Some(inner) }
+    }
+
+    fn empty() -> Self {
+        ResponseBody { inner: None }
+    }
+}
+
+impl<B> Default for ResponseBody<B> {
+    /// An empty body.
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl<B> fmt::Debug for ResponseBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseBody")
+            .field("empty", &self.inner.is_none())
+            .finish()
+    }
+}
+
+impl<B: Body> Body for ResponseBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        match self.project().inner.as_pin_mut() {
+            Some(inner) => inner.poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+/// Logs why a request's value was refused, never the value: WARN for what looks like
+/// tampering and for a retired key (once a minute per key id), DEBUG otherwise.
+fn log_refused(config: &SessionConfig, e: &Error) {
     match e {
-        Error::Authentication | Error::UnknownKeyId(_) | Error::UnsupportedFlags(_) => {
+        Error::UnknownKeyId(id) => {
+            if config.usage().warn_unknown(*id, config.clock().unix()) {
+                tracing::warn!(
+                    reason = e.kind().as_str(),
+                    key_id = %KeyId(*id),
+                    "session sealed with a key no longer in the ring; starting a fresh session \
+                     (reported once a minute per key id)"
+                );
+            } else {
+                tracing::debug!(reason = e.kind().as_str(), key_id = %KeyId(*id), "session value refused; starting a fresh session");
+            }
+        }
+        Error::Authentication | Error::UnsupportedFlags(_) => {
             tracing::warn!(reason = e.kind().as_str(), error = %e, "session value refused; starting a fresh session");
         }
         _ => {
             tracing::debug!(reason = e.kind().as_str(), error = %e, "session value refused; starting a fresh session")
         }
     }
-}
-
-fn plain<B: From<&'static str>>(status: StatusCode, body: &'static str) -> Response<B> {
-    let mut response = Response::new(B::from(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }

@@ -14,8 +14,10 @@ mod id;
 mod keyring;
 mod map;
 mod session;
+mod usage;
 mod values;
 
+pub mod forge;
 pub mod headers;
 pub mod inspect;
 pub mod revocation;
@@ -37,11 +39,12 @@ pub use expiry::{Clock, Expiry, SessionExpiry};
 pub use id::SessionId;
 pub use keyring::{Algorithm, Keyring};
 pub use session::Session;
+pub use usage::KeyUsage;
 
 #[cfg(feature = "axum")]
 pub use extract::MissingSessionLayer;
 #[cfg(feature = "tower")]
-pub use layer::{ResponseFuture, SessionLayer, SessionService};
+pub use layer::{ResponseBody, ResponseFuture, SessionLayer, SessionService};
 
 #[cfg(feature = "test-util")]
 #[doc(hidden)]

@@ -17,9 +17,11 @@ use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use http_body_util::BodyExt as _;
+use sealed_session::forge::{self, Written};
 use sealed_session::store::{SessionStore, StoreKey};
 use sealed_session::{
-    store::MemoryStore, Error, Keyring, Session, SessionConfig, SessionLayer, Transport,
+    inspect, store::MemoryStore, Error, ErrorKind, Keyring, Session, SessionConfig, SessionLayer,
+    Transport,
 };
 use serde_json::{json, Value};
 use tower::ServiceExt as _;
@@ -111,6 +113,29 @@ impl Client {
     }
 }
 
+/// `n` cart items with random SKUs, as the demo's POST /cart makes them.
+fn cart(n: usize) -> Vec<server::Item> {
+    use rand::distr::{Alphanumeric, SampleString as _};
+    use rand::{Rng as _, SeedableRng as _};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    (0..n)
+        .map(|_| server::Item {
+            sku: Alphanumeric.sample_string(&mut rng, 8),
+            qty: rng.random_range(1..=9),
+            price: rng.random_range(100..100_000),
+        })
+        .collect()
+}
+
+/// The session a reply wrote, opened as the next request would.
+async fn written(cfg: &SessionConfig, reply: &Reply) -> Session {
+    forge::read(cfg, &reply.headers)
+        .await
+        .unwrap()
+        .session()
+        .expect("the reply set a session")
+}
+
 #[tokio::test]
 async fn every_route_of_the_contract_over_cookies() {
     let cfg = config(&[OLD], Arc::new(MemoryStore::new()));
@@ -120,15 +145,15 @@ async fn every_route_of_the_contract_over_cookies() {
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.json, json!({"views": n}));
     }
-    let before = sealed_session::inspect::describe(&cfg, c.value())
-        .unwrap()
-        .id;
+    let before = inspect::describe(&cfg, c.value()).unwrap().id;
     let r = c.post("/login", json!({"user": "ada"})).await;
     assert_eq!(r.status, StatusCode::OK);
-    let after = sealed_session::inspect::describe(&cfg, c.value())
-        .unwrap()
-        .id;
-    assert_ne!(before, after, "login regenerates the session id");
+    let session = written(&cfg, &r).await;
+    assert_ne!(before, session.id(), "login regenerates the session id");
+    assert_eq!(
+        session.get::<String>("user").unwrap().as_deref(),
+        Some("ada")
+    );
     let r = c.get("/session").await;
     assert_eq!(r.json, json!({"views": 3, "user": "ada"}));
 
@@ -163,10 +188,10 @@ async fn every_route_of_the_contract_over_cookies() {
 
     // Logout removes the cookie.
     let r = c.post("/logout", json!({})).await;
-    assert!(r.headers[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .contains("Max-Age=0"));
+    assert!(matches!(
+        forge::read(&cfg, &r.headers).await.unwrap(),
+        Written::Removed
+    ));
     assert!(c.cookie.is_none());
     assert_eq!(c.get("/session").await.json, json!({}));
 }
@@ -180,7 +205,7 @@ async fn a_300_item_cart_moves_to_the_store_and_back() {
     let r = c.post("/cart", json!({"items": 300})).await;
     assert_eq!(r.json, json!({"items": 300}));
     assert!(c.cookie.as_ref().unwrap().len() <= 4093);
-    let d = sealed_session::inspect::describe(&cfg, c.value()).unwrap();
+    let d = inspect::describe(&cfg, c.value()).unwrap();
     assert!(d.header.pointer, "300 items do not fit a cookie");
     assert_eq!(store.len().await.unwrap(), Some(1));
     let cart = c.get("/session").await.json["cart"]
@@ -259,18 +284,30 @@ async fn tampered_cookie_gives_a_fresh_session_and_200() {
 async fn a_rotated_server_accepts_old_cookies_and_reseals_them() {
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
     let old_cfg = config(&[OLD], store.clone());
-    let mut c = Client::new(server::app(old_cfg.clone()));
-    c.get("/").await;
-    c.post("/cart", json!({"items": 300})).await;
     let rotated = config(&[NEW, OLD], store);
-    c.app = server::app(rotated.clone());
+    let mut c = Client::new(server::app(rotated.clone()));
+    // A session from before the rotation, too big for a cookie: it lives in the store.
+    let cart = cart(300);
+    let cookie = forge::cookie(&old_cfg, |s| {
+        s.insert("views", &1u64)?;
+        s.insert("cart", &cart)
+    })
+    .await
+    .unwrap();
+    c.cookie = Some(cookie.to_str().unwrap().to_owned());
+    assert!(
+        inspect::describe(&old_cfg, c.value())
+            .unwrap()
+            .header
+            .pointer
+    );
     let r = c.get("/session").await;
     assert_eq!(r.json["cart"].as_array().unwrap().len(), 300);
     assert!(
         r.headers.get(header::SET_COOKIE).is_some(),
         "re-sealed though unchanged"
     );
-    let d = sealed_session::inspect::describe(&rotated, c.value()).unwrap();
+    let d = inspect::describe(&rotated, c.value()).unwrap();
     assert_eq!(d.header.key_id, rotated.codec().keyring().primary_key_id());
     assert!(!d.old_key);
     assert_eq!(c.get("/").await.json, json!({"views": 2}));
@@ -333,7 +370,11 @@ async fn store_down_is_503_for_store_sessions_only() {
     flaky.down.store(true, Ordering::SeqCst);
     let r = big.get("/session").await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(r.json.as_str().unwrap().contains("store"));
+    assert!(
+        r.json["error"].as_str().unwrap().contains("store"),
+        "{}",
+        r.json
+    );
     assert_eq!(
         small.get("/").await.json,
         json!({"views": 2}),
@@ -414,4 +455,173 @@ async fn fingerprint_mismatch_gives_a_fresh_session() {
     assert_eq!(r.json, json!({"views": 2}));
     let r = c.send("GET", "/", None, &[("user-agent", "curl")]).await;
     assert_eq!(r.json, json!({"views": 1}), "replayed from another context");
+}
+
+#[tokio::test]
+async fn a_forged_login_reaches_a_logged_in_route() {
+    let cfg = config(&[OLD], Arc::new(MemoryStore::new()));
+    let mut c = Client::new(server::app(cfg.clone()));
+    let cookie = forge::cookie(&cfg, |s| s.insert("user", "ada"))
+        .await
+        .unwrap();
+    c.cookie = Some(cookie.to_str().unwrap().to_owned());
+    assert_eq!(c.get("/session").await.json, json!({"user": "ada"}));
+    let r = c.get("/").await;
+    assert_eq!(
+        written(&cfg, &r).await.get::<u64>("views").unwrap(),
+        Some(1)
+    );
+
+    // The same for an API client in header mode.
+    let token = forge::header(&cfg, |s| s.insert("user", "grace"))
+        .await
+        .unwrap();
+    let r = c
+        .send(
+            "GET",
+            "/session",
+            None,
+            &[("x-session", token.to_str().unwrap())],
+        )
+        .await;
+    assert_eq!(r.json, json!({"user": "grace"}));
+}
+
+#[tokio::test]
+async fn a_handler_can_return_the_crates_error() {
+    // A value written as a u64 and read as a bool: a Serialization error.
+    async fn wrong_type(session: Session) -> Result<String, Error> {
+        Ok(session.get::<bool>("views")?.unwrap_or(false).to_string())
+    }
+    async fn store_down() -> Result<&'static str, Error> {
+        Err(Error::store(
+            "load",
+            std::io::Error::other("db-7.internal:5432 refused the connection"),
+        ))
+    }
+    let cfg = config(&[OLD], Arc::new(MemoryStore::new()));
+    let app = Router::new()
+        .route("/wrong", get(wrong_type))
+        .route("/down", get(store_down))
+        .layer(SessionLayer::new(cfg.clone()));
+    let mut c = Client::new(app);
+    let cookie = forge::cookie(&cfg, |s| s.insert("views", &5u64))
+        .await
+        .unwrap();
+    c.cookie = Some(cookie.to_str().unwrap().to_owned());
+    let r = c.get("/wrong").await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        r.json,
+        json!("Internal Server Error"),
+        "no internals in the body"
+    );
+    let r = c.get("/down").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        r.json,
+        json!("Service Unavailable"),
+        "the cause does not leak"
+    );
+
+    // The kind rides along for an outer middleware that wants to render a body.
+    let res = axum::response::IntoResponse::into_response(Error::store(
+        "save",
+        std::io::Error::other("x"),
+    ));
+    assert_eq!(res.extensions().get::<ErrorKind>(), Some(&ErrorKind::Store));
+}
+
+/// A router-wide middleware that takes `Option<Session>`: it counts hits when there is
+/// a session and says in a header whether it saw one.
+async fn count_hits(
+    session: Option<Session>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let saw = session.is_some();
+    if let Some(s) = &session {
+        let hits = s.get_or("hits", 0u64).unwrap() + 1;
+        s.insert("hits", &hits).unwrap();
+    }
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(
+        "x-saw-session",
+        if saw { "yes" } else { "no" }.parse().unwrap(),
+    );
+    response
+}
+
+/// Outside the layer: records whether the response already carries the Set-Cookie.
+async fn outside(
+    session: Option<Session>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    assert!(
+        session.is_none(),
+        "outside the layer there is no session yet"
+    );
+    let mut response = next.run(request).await;
+    let written = response.headers().contains_key(header::SET_COOKIE);
+    response.headers_mut().insert(
+        "x-outside-saw-cookie",
+        if written { "yes" } else { "no" }.parse().unwrap(),
+    );
+    response
+}
+
+#[tokio::test]
+async fn optional_session_in_router_wide_middleware_works_on_ignored_paths() {
+    let cfg = SessionConfig::builder(Keyring::new([OLD]).unwrap())
+        .ignore_path("/health")
+        .build()
+        .unwrap();
+    async fn maybe(session: Option<Session>) -> &'static str {
+        if session.is_some() {
+            "with"
+        } else {
+            "without"
+        }
+    }
+    let app = Router::new()
+        .route("/", get(maybe))
+        .route("/health", get(maybe))
+        .layer(axum::middleware::from_fn(count_hits))
+        .layer(SessionLayer::new(cfg.clone()))
+        .layer(axum::middleware::from_fn(outside));
+    let mut c = Client::new(app);
+
+    let r = c.get("/").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json, json!("with"));
+    assert_eq!(r.headers["x-saw-session"], "yes");
+    assert_eq!(
+        r.headers["x-outside-saw-cookie"], "yes",
+        "saved before it leaves the layer"
+    );
+    assert_eq!(written(&cfg, &r).await.get::<u64>("hits").unwrap(), Some(1));
+    let r = c.get("/").await;
+    assert_eq!(written(&cfg, &r).await.get::<u64>("hits").unwrap(), Some(2));
+
+    let r = c.get("/health").await;
+    assert_eq!(r.status, StatusCode::OK, "no 500 on an ignored path");
+    assert_eq!(r.json, json!("without"));
+    assert_eq!(r.headers["x-saw-session"], "no");
+    assert!(r.headers.get(header::SET_COOKIE).is_none());
+}
+
+#[tokio::test]
+async fn optional_session_without_the_layer_is_none() {
+    async fn maybe(session: Option<Session>) -> &'static str {
+        if session.is_some() {
+            "with"
+        } else {
+            "without"
+        }
+    }
+    let mut c = Client::new(Router::new().route("/", get(maybe)));
+    let r = c.get("/").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json, json!("without"));
 }

@@ -604,3 +604,77 @@ async fn set_cookie_text_is_the_cookie_crates_rendering() {
         assert_eq!(written, &expected.to_string());
     }
 }
+
+/// A fingerprint that binds the session to the tenant in the URI's first path segment.
+fn tenant_config() -> SessionConfig {
+    SessionConfig::builder(Keyring::new([K1]).unwrap())
+        .fingerprint(|_, uri| {
+            uri.path()
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .as_bytes()
+                .to_vec()
+        })
+        .build()
+        .unwrap()
+}
+
+fn get(uri: &str, cookie: Option<&str>) -> http::Request<()> {
+    let mut request = http::Request::get(uri);
+    if let Some(c) = cookie {
+        request = request.header(http::header::COOKIE, c);
+    }
+    request.body(()).unwrap()
+}
+
+#[tokio::test]
+async fn load_without_a_uri_refuses_a_fingerprint_that_needs_one() {
+    let cfg = tenant_config();
+    // headers::load has no URI: it would silently bind to an empty one, so it refuses.
+    let err = load(&cfg, &HeaderMap::new()).await.unwrap_err();
+    assert_eq!(err.kind(), sealed_session::ErrorKind::Config);
+    assert!(err.to_string().contains("load_request"), "{err}");
+
+    // load_request sees the URI: the cookie opens for its tenant and only there.
+    let session = sealed_session::headers::load_request(&cfg, &get("/acme/home", None))
+        .await
+        .unwrap();
+    session.insert("user", "ada").unwrap();
+    let mut out = HeaderMap::new();
+    save(&cfg, &session, &mut out).await.unwrap();
+    let pair = cookie_pair(&out).unwrap();
+    let same = sealed_session::headers::load_request(&cfg, &get("/acme/cart", Some(&pair)))
+        .await
+        .unwrap();
+    assert_eq!(same.get::<String>("user").unwrap().as_deref(), Some("ada"));
+    let other = sealed_session::headers::load_request(&cfg, &get("/globex/cart", Some(&pair)))
+        .await
+        .unwrap();
+    assert!(other.is_new(), "replayed under another tenant");
+    assert_eq!(
+        other.load_error().unwrap().kind(),
+        sealed_session::ErrorKind::Authentication
+    );
+}
+
+#[tokio::test]
+async fn ignore_path_is_applied_by_the_layer_only() {
+    let cfg = SessionConfig::builder(Keyring::new([K1]).unwrap())
+        .ignore_path("/health")
+        .build()
+        .unwrap();
+    let (_, out) = request(&cfg, None, |s| s.insert("user", "ada").unwrap()).await;
+    let pair = cookie_pair(&out).unwrap();
+    // The bare API loads whatever it is given, on any path; the caller decides.
+    let health = get("/health", Some(&pair));
+    assert!(cfg.is_ignored_path(health.uri().path()));
+    let session = sealed_session::headers::load_request(&cfg, &health)
+        .await
+        .unwrap();
+    assert_eq!(
+        session.get::<String>("user").unwrap().as_deref(),
+        Some("ada")
+    );
+}

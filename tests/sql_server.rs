@@ -119,10 +119,7 @@ impl Client {
             StatusCode::SERVICE_UNAVAILABLE,
             "{method} {path}: {json}"
         );
-        assert!(
-            json.as_str().unwrap_or_default().contains("store"),
-            "{json}"
-        );
+        assert_eq!(json["reason"], "store", "{json}");
         assert!(
             took <= FAIL_BOUND,
             "{method} {path} took {took:?} to answer 503"

@@ -222,12 +222,16 @@ pub(crate) fn unseal(
 ) -> Result<Unsealed, Error> {
     config.budget().check_incoming(carrier, value.len())?;
     let opened = config.codec().open_bytes(aad, codec::decode_text(value)?)?;
+    let key_id = opened.header.key_id;
     let snapshot = Snapshot {
         plaintext: opened.plaintext,
         content: opened.header.content(),
         old_key: opened.old_key,
     };
-    decode_snapshot(config, snapshot, now)
+    let unsealed = decode_snapshot(config, snapshot, now)?;
+    // Counted once live: an expired value would not have kept anyone signed in.
+    config.usage().record(key_id, now);
+    Ok(unsealed)
 }
 
 /// Decodes an authenticated plaintext and checks its expiry against today's rules.

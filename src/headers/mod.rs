@@ -2,8 +2,14 @@
 //! headers, on plain `http` types: no framework needed.
 //!
 //! Loading never fails because of what the client sent: a bad value gives a
-//! fresh session and [`Session::load_error`] says why. The only load error is
-//! a store failure for a session whose body lives in the store.
+//! fresh session and [`Session::load_error`] says why. The only load errors are
+//! a store failure for a session whose body lives in the store, and
+//! [`load`] given a configuration with a fingerprint (use [`load_request`]).
+//!
+//! These functions do what they are asked on any request: the configuration's
+//! [`ignore_path`](crate::SessionConfigBuilder::ignore_path) list is applied by
+//! [`SessionLayer`](crate::SessionLayer) only. Without the layer, check
+//! [`SessionConfig::is_ignored_path`] before loading if you want the same rule.
 //!
 //! ```
 //! use http::{header, HeaderMap, HeaderValue};
@@ -51,11 +57,23 @@ pub async fn load_request<B>(
     load_with(config, request.headers(), request.uri()).await
 }
 
-/// Loads the session from request headers (a fingerprint, if configured, sees an empty URI).
+/// Loads the session from request headers.
+///
+/// A configuration with a [fingerprint](crate::SessionConfigBuilder::fingerprint) is
+/// refused: the fingerprint sees the request URI, which this function does not have,
+/// so a session would silently open here and not in the layer (or the other way
+/// round). Use [`load_request`] for such a configuration.
 ///
 /// # Errors
-/// As [`load_request`].
+/// As [`load_request`], and [`Error::Config`] when the configuration has a fingerprint.
 pub async fn load(config: &SessionConfig, headers: &HeaderMap) -> Result<Session, Error> {
+    if config.fingerprint().is_some() {
+        return Err(Error::Config(
+            "this configuration has a fingerprint, which sees the request URI: \
+             load with headers::load_request (or SessionLayer), not headers::load"
+                .into(),
+        ));
+    }
     load_with(config, headers, &Uri::default()).await
 }
 
