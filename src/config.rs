@@ -19,6 +19,7 @@ use crate::guard::{Budget, BROWSER_LIMIT};
 use crate::revocation::{self, RevocationBackend, Revocations, StalePolicy};
 use crate::store::SessionStore;
 use crate::usage::{KeyUsage, Usage};
+use crate::warn_limit::Warnings;
 use crate::{Algorithm, Clock, Codec, Error, Expiry, Keyring};
 
 /// Default cookie name.
@@ -82,6 +83,7 @@ struct Inner {
     passive_paths: Vec<String>,
     revocations: Arc<Revocations>,
     usage: Usage,
+    warnings: Warnings,
 }
 
 /// A validated session configuration. Cheap to clone (an `Arc`).
@@ -303,6 +305,11 @@ impl SessionConfig {
     /// The per-key counters and the unknown-key log limiter.
     pub(crate) fn usage(&self) -> &Usage {
         &self.inner.usage
+    }
+
+    /// The limiters of client-caused WARN lines.
+    pub(crate) fn warnings(&self) -> &Warnings {
+        &self.inner.warnings
     }
 
     /// True when [`SessionLayer`](crate::SessionLayer) skips sessions for this path (no
@@ -783,6 +790,7 @@ impl SessionConfigBuilder {
                 passive_paths: self.passive_paths,
                 revocations: Revocations::new(self.revocation),
                 usage,
+                warnings: Warnings::new(),
             }),
         })
     }

@@ -281,7 +281,7 @@ where
             }
             LoadStep::FetchBody(fetch) => fetch,
             LoadStep::Refused(e) => {
-                tracing::warn!(error = %e, "session refused: the revocation list is too stale to check it");
+                log_revocation_refused(config, &e);
                 let answer = error_answer(&self.shared, &e);
                 return ResponseFuture::loading(Box::pin(async move { Err(answer) }));
             }
@@ -291,7 +291,7 @@ where
             let session = match fetch.finish(&shared.config, &parts.headers).await {
                 Ok(session) => session,
                 Err(e @ Error::RevocationUnavailable { .. }) => {
-                    tracing::warn!(error = %e, "session refused: the revocation list is too stale to check it");
+                    log_revocation_refused(&shared.config, &e);
                     return Err(error_answer(&shared, &e));
                 }
                 Err(e) => {
@@ -504,6 +504,26 @@ impl<B: Body> Body for ResponseBody<B> {
 
 /// Logs why a request's value was refused, never the value: WARN for what looks like
 /// tampering and for a retired key (once a minute per key id), DEBUG otherwise.
+/// A session refused (503) because the revocation list is too stale to check it:
+/// every such request would log, so WARN once a minute.
+fn log_revocation_refused(config: &SessionConfig, e: &Error) {
+    match config
+        .warnings()
+        .revocation_refused
+        .warn_now(config.clock().unix())
+    {
+        Some(left_out) => tracing::warn!(
+            error = %e,
+            left_out,
+            "session refused: the revocation list is too stale to check it \
+             (reported once a minute; left_out: how many more since the last report)"
+        ),
+        None => {
+            tracing::debug!(error = %e, "session refused: the revocation list is too stale to check it")
+        }
+    }
+}
+
 fn log_refused(config: &SessionConfig, e: &Error) {
     match e {
         Error::UnknownKeyId(id) => {
@@ -519,7 +539,19 @@ fn log_refused(config: &SessionConfig, e: &Error) {
             }
         }
         Error::Authentication | Error::UnsupportedFlags(_) => {
-            tracing::warn!(reason = e.kind().as_str(), error = %e, "session value refused; starting a fresh session");
+            // Forged or corrupted values: any client can send them, so WARN once a minute.
+            match config.warnings().refused.warn_now(config.clock().unix()) {
+                Some(left_out) => tracing::warn!(
+                    reason = e.kind().as_str(),
+                    error = %e,
+                    left_out,
+                    "session value refused; starting a fresh session \
+                     (reported once a minute; left_out: how many more since the last report)"
+                ),
+                None => {
+                    tracing::debug!(reason = e.kind().as_str(), error = %e, "session value refused; starting a fresh session")
+                }
+            }
         }
         _ => {
             tracing::debug!(reason = e.kind().as_str(), error = %e, "session value refused; starting a fresh session")

@@ -16,6 +16,7 @@ mod map;
 mod session;
 mod usage;
 mod values;
+mod warn_limit;
 
 pub mod forge;
 pub mod headers;

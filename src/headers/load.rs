@@ -82,16 +82,29 @@ impl Request {
     }
 
     /// The session a value opened to, with what the request brings.
-    fn session(self, carrier: Carrier, loaded: Loaded) -> Session {
+    fn session(self, config: &SessionConfig, carrier: Carrier, loaded: Loaded) -> Session {
         let changed = match (self.fingerprint, loaded.meta.fingerprint) {
             (Some(now), Some(then)) => now != then,
             _ => false,
         };
         if changed {
-            tracing::warn!(
-                session_fingerprint_changed = true,
-                "session opened under another request fingerprint than it was written with"
-            );
+            // Any client can cause it (a copied cookie, a new IP): WARN once a minute.
+            match config
+                .warnings()
+                .fingerprint_changed
+                .warn_now(config.clock().unix())
+            {
+                Some(left_out) => tracing::warn!(
+                    session_fingerprint_changed = true,
+                    left_out,
+                    "session opened under another request fingerprint than it was written with \
+                     (reported once a minute; left_out: how many more since the last report)"
+                ),
+                None => tracing::debug!(
+                    session_fingerprint_changed = true,
+                    "session opened under another request fingerprint than it was written with"
+                ),
+            }
         }
         let mut arrival = Arrival::loaded(carrier, self.context, loaded.old_key)
             .with_fingerprint(self.fingerprint);
@@ -148,7 +161,7 @@ pub(crate) fn start_load(config: &SessionConfig, headers: &HeaderMap, uri: &Uri)
     for (index, value) in found.values().iter().enumerate() {
         match unseal(config, found.carrier, request.aad(config), value, now) {
             Ok(Unsealed::Whole(loaded)) => {
-                return LoadStep::Done(request.session(found.carrier, loaded));
+                return LoadStep::Done(request.session(config, found.carrier, loaded));
             }
             Ok(Unsealed::Pointer(pointer)) => {
                 return LoadStep::FetchBody(Box::new(BodyFetch {
@@ -196,7 +209,7 @@ impl BodyFetch {
                 Err(e) => Err(e),
             };
             match loaded {
-                Ok(loaded) => return Ok(request.session(found.carrier, loaded)),
+                Ok(loaded) => return Ok(request.session(config, found.carrier, loaded)),
                 Err(e @ (Error::Store { .. } | Error::RevocationUnavailable { .. })) => {
                     return Err(e)
                 }
