@@ -386,7 +386,10 @@ fn a_file_system_that_stops_answering_fails_requests_within_the_deadline() {
         blocker.await.unwrap();
         let back = load_pair(&cfg, &pair).await.unwrap();
         assert_eq!(back.id(), s.id());
-        assert_eq!(back.get::<serde_bytes::ByteBuf>("blob").unwrap(), Some(noise(8000, 3)));
+        assert_eq!(
+            back.get::<serde_bytes::ByteBuf>("blob").unwrap(),
+            Some(noise(8000, 3))
+        );
         assert_eq!(
             dir.names(),
             vec![entry],
@@ -475,7 +478,10 @@ async fn a_flood_of_new_big_sessions_does_not_evict_sessions_in_use() {
                     "flood session {n} was reported saved, then missing ({:?})",
                     back.load_error()
                 );
-                assert_eq!(back.get::<serde_bytes::ByteBuf>("blob").unwrap(), Some(data));
+                assert_eq!(
+                    back.get::<serde_bytes::ByteBuf>("blob").unwrap(),
+                    Some(data)
+                );
                 stored += 1;
             }
             Err(e) => {
