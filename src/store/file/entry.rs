@@ -14,7 +14,7 @@
 //! another version byte) is not ours to judge: it reads as missing and is left alone.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -64,9 +64,14 @@ pub(super) fn parse_header(bytes: &[u8]) -> Header {
 
 /// Opens an entry file for reading without blocking on a FIFO (Unix: `O_NONBLOCK`) and
 /// without following a symlink; `None` when nothing is there or it is not a regular file.
-pub(super) fn open_entry(path: &Path) -> io::Result<Option<File>> {
+fn open_entry(path: &Path) -> io::Result<Option<File>> {
+    open_existing(path, false)
+}
+
+/// [`open_entry`], for writing too when `write`; never creates a file.
+fn open_existing(path: &Path, write: bool) -> io::Result<Option<File>> {
     let mut options = OpenOptions::new();
-    options.read(true);
+    options.read(true).write(write);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::custom_flags(
         &mut options,
@@ -98,6 +103,11 @@ pub(super) fn read_header(path: &Path) -> io::Result<Option<Header>> {
     let Some(mut file) = open_entry(path)? else {
         return Ok(None);
     };
+    header_of(&mut file).map(Some)
+}
+
+/// Reads and parses the first bytes of `file`.
+fn header_of(file: &mut File) -> io::Result<Header> {
     let mut header = [0u8; HEADER_LEN];
     let mut filled = 0;
     while filled < HEADER_LEN {
@@ -106,7 +116,33 @@ pub(super) fn read_header(path: &Path) -> io::Result<Option<Header>> {
             n => filled += n,
         }
     }
-    Ok(Some(parse_header(&header[..filled])))
+    Ok(parse_header(&header[..filled]))
+}
+
+/// Brings the expiry of the live entry at `path` forward to `expiry` (unix ms) if that is
+/// sooner, by rewriting only the 8 expiry bytes of its header, unless the caller gave up
+/// first; returns whether it did. A missing, expired, corrupt or foreign file, or an
+/// entry that expires sooner anyway, is left as it is, and nothing is ever created.
+///
+/// The value is never touched, so a save that renames a new file over the name meanwhile
+/// keeps its own header (this one writes to the file it opened). The write is not
+/// synced: after a power loss the entry may keep its old expiry, which only costs space.
+/// Two calls on one entry at once may leave the later of their two expiries (both
+/// sooner than the entry's own).
+pub(super) fn shorten_expiry(path: &Path, expiry: u64, claim: &Claim) -> io::Result<bool> {
+    let Some(mut file) = open_existing(path, true)? else {
+        return Ok(false);
+    };
+    match header_of(&mut file)? {
+        Header::Entry(current) if current > now_ms() && expiry < current => {}
+        _ => return Ok(false),
+    }
+    if !claim.commit() {
+        return Err(abandoned());
+    }
+    file.seek(SeekFrom::Start(MAGIC.len() as u64))?;
+    file.write_all(&expiry.to_be_bytes())?;
+    Ok(true)
 }
 
 /// Whether a header marks a file the store should remove: expired, or corrupt.
@@ -336,6 +372,77 @@ mod tests {
         assert!(!claim.abandon());
         write_atomic(&dir, NAME, b"on time", false, &claim).unwrap();
         assert_eq!(fs::read(dir.join(NAME)).unwrap(), b"on time");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Only the expiry of a live entry moves, and only forward; the value, other files
+    /// and missing names stay as they are.
+    #[test]
+    fn shorten_expiry_rewrites_only_a_sooner_expiry_of_a_live_entry() {
+        let dir = temp_dir("shorten");
+        let path = dir.join(NAME);
+        let far = now_ms() + 3_600_000;
+        let soon = now_ms() + 60_000;
+        fs::write(&path, entry_bytes(far, b"value")).unwrap();
+        assert!(shorten_expiry(&path, soon, &Claim::default()).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), entry_bytes(soon, b"value"));
+        assert!(!shorten_expiry(&path, far, &Claim::default()).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), entry_bytes(soon, b"value"));
+
+        let untouched = [
+            entry_bytes(1, b"expired"),
+            b"garbage".to_vec(),
+            b"sss2 a later format".to_vec(),
+            Vec::new(),
+        ];
+        for contents in untouched {
+            fs::write(&path, &contents).unwrap();
+            assert!(!shorten_expiry(&path, soon, &Claim::default()).unwrap());
+            assert_eq!(fs::read(&path).unwrap(), contents);
+        }
+        fs::remove_file(&path).unwrap();
+        assert!(!shorten_expiry(&path, soon, &Claim::default()).unwrap());
+        assert!(!path.exists(), "a missing entry is not created");
+        fs::create_dir(&path).unwrap();
+        assert!(!shorten_expiry(&path, soon, &Claim::default()).unwrap());
+        assert!(path.is_dir());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A caller that gave up before the write changes nothing.
+    #[test]
+    fn shorten_expiry_after_the_caller_gave_up_changes_nothing() {
+        let dir = temp_dir("shorten-abandon");
+        let path = dir.join(NAME);
+        let contents = entry_bytes(now_ms() + 3_600_000, b"value");
+        fs::write(&path, &contents).unwrap();
+        let claim = Claim::default();
+        assert!(claim.abandon());
+        let err = shorten_expiry(&path, now_ms(), &claim).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(fs::read(&path).unwrap(), contents);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Neither blocks on a FIFO nor follows a symlink.
+    #[cfg(unix)]
+    #[test]
+    fn shorten_expiry_leaves_fifos_and_symlinks_alone() {
+        let dir = temp_dir("shorten-special");
+        let path = dir.join(NAME);
+        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        if made.is_ok_and(|status| status.success()) {
+            assert!(!shorten_expiry(&path, now_ms(), &Claim::default()).unwrap());
+            fs::remove_file(&path).unwrap();
+        } else {
+            eprintln!("SKIPPED (FIFO part): mkfifo is not available");
+        }
+        let target = dir.join("elsewhere");
+        let contents = entry_bytes(now_ms() + 3_600_000, b"value");
+        fs::write(&target, &contents).unwrap();
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        assert!(!shorten_expiry(&path, now_ms(), &Claim::default()).unwrap());
+        assert_eq!(fs::read(&target).unwrap(), contents);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -25,8 +25,8 @@ mod sweep;
 use deadline::{abandoned, run, Claim};
 use dir::{create_dir, is_key_name, is_temp_name, list};
 use entry::{
-    is_regular_or_missing, load_entry, now_ms, read_header, remove_missing_ok, write_atomic,
-    Header, HEADER_LEN, MAGIC,
+    is_regular_or_missing, load_entry, now_ms, read_header, remove_missing_ok, shorten_expiry,
+    write_atomic, Header, HEADER_LEN, MAGIC,
 };
 use sweep::{sweep_dir, sweep_names};
 
@@ -61,6 +61,9 @@ const BATCH: usize = 256;
 /// blocked until the file system answers but holds nothing the next calls need; a
 /// save or delete that timed out before it started its final rename or removal never
 /// takes effect later.
+///
+/// [`expire_in`](SessionStore::expire_in) rewrites only the expiry in an entry file's
+/// header, and only to bring it forward; it never rewrites the value nor creates a file.
 ///
 /// Several processes on one machine may share a directory. Cloning is cheap and
 /// clones share the configuration.
@@ -354,6 +357,23 @@ impl SessionStore for FileStore {
                 return Err(abandoned());
             }
             remove_missing_ok(&path)
+        })
+        .await
+    }
+
+    /// Rewrites only the 8-byte expiry in the entry file's header, when `ttl` brings it
+    /// forward; a missing, expired, corrupt or foreign file is left alone (and nothing is
+    /// created).
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the file cannot be opened for writing (a read-only file or
+    /// mount) or written, or when that takes longer than the [timeout](Self::with_timeout).
+    async fn expire_in(&self, key: &StoreKey, ttl: Duration) -> Result<(), Error> {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let expiry = now_ms().saturating_add(ttl_ms);
+        let path = self.path_of(key);
+        self.step("expire_in", move |_, claim| {
+            shorten_expiry(&path, expiry, claim).map(drop)
         })
         .await
     }
