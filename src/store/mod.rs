@@ -155,7 +155,9 @@ pub trait SessionStore: Send + Sync + 'static {
     /// requests still in flight with the previous cookie can read it for a moment.
     ///
     /// The default does nothing: the entry then lives until its own TTL, which costs
-    /// space (one entry per write of a big session) but never loses a session.
+    /// space (one entry per write of a big session) but never loses a session. Every
+    /// store of this crate implements it, and the conformance suite checks it
+    /// (`expire_in_only_shortens` fails a store that keeps the default).
     async fn expire_in(&self, key: &StoreKey, ttl: Duration) -> Result<(), Error> {
         let _ = (key, ttl);
         Ok(())
