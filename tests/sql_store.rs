@@ -319,6 +319,10 @@ mod sqlite {
             Some(1),
             "corrupt rows are not counted"
         );
+        // `expire_in` writes no expiry into a corrupt row (row 3's bytes would then load).
+        for (n, _) in bad {
+            store.expire_in(&key(n), HOUR).await.unwrap();
+        }
         for (n, _) in bad {
             assert_eq!(store.load(&key(n)).await.unwrap(), None, "row {n}");
         }
@@ -416,6 +420,8 @@ mod sqlite {
         assert_store_error(&err, "save");
         let err = reader.delete(&key(1)).await.unwrap_err();
         assert_store_error(&err, "delete");
+        let err = reader.expire_in(&key(1), Duration::ZERO).await.unwrap_err();
+        assert_store_error(&err, "expire_in");
         assert_eq!(
             writer.load(&key(2)).await.unwrap(),
             None,
@@ -581,6 +587,10 @@ mod postgres {
         }
         store.save(&key(9), b"good", HOUR).await.unwrap();
         assert_eq!(store.len().await.unwrap(), Some(1));
+        // `expire_in` writes no expiry into a corrupt row (row 2's byte would then load).
+        for n in [1, 2] {
+            store.expire_in(&key(n), HOUR).await.unwrap();
+        }
         assert_eq!(store.load(&key(1)).await.unwrap(), None);
         assert_eq!(store.load(&key(2)).await.unwrap(), None);
         assert_eq!(
@@ -718,11 +728,12 @@ mod postgres {
             .execute(&mut *locker)
             .await
             .unwrap();
-        for op in ["save", "delete"] {
+        for op in ["save", "delete", "expire_in"] {
             let call = async {
                 match op {
                     "save" => store.save(&key(1), b"during", HOUR).await,
-                    _ => store.delete(&key(1)).await,
+                    "delete" => store.delete(&key(1)).await,
+                    _ => store.expire_in(&key(1), Duration::ZERO).await,
                 }
             };
             let err = within(Duration::from_secs(1), op, call).await.unwrap_err();

@@ -101,11 +101,27 @@ mod suite_itself {
     use std::panic::{catch_unwind, AssertUnwindSafe};
 
     /// Forwards to a memory store, keeping `len` and `clear` at the trait's defaults;
-    /// with `ignore_ttl`, it keeps every entry for an hour whatever it is told.
+    /// with `ignore_ttl`, it keeps every entry for an hour whatever it is told; `expire_in`
+    /// and `save_replacing` can be broken in the ways a store could get them wrong.
     #[derive(Default)]
     struct Countless {
         inner: MemoryStore,
         ignore_ttl: bool,
+        expire_in: ExpireIn,
+        replacing_overwrites: bool,
+    }
+
+    #[derive(Default, Clone, Copy)]
+    enum ExpireIn {
+        /// Forwards to the memory store.
+        #[default]
+        Forward,
+        /// The trait's default: does nothing.
+        Nothing,
+        /// Sets the TTL whether it shortens or not, as a plain `EXPIRE` would.
+        Set,
+        /// Saves the key again with the TTL: lengthens, and brings back deleted entries.
+        Resave,
     }
 
     #[async_trait::async_trait]
@@ -119,6 +135,29 @@ mod suite_itself {
         }
         async fn delete(&self, key: &StoreKey) -> Result<(), Error> {
             self.inner.delete(key).await
+        }
+        async fn expire_in(&self, key: &StoreKey, ttl: Duration) -> Result<(), Error> {
+            match self.expire_in {
+                ExpireIn::Forward => self.inner.expire_in(key, ttl).await,
+                ExpireIn::Nothing => Ok(()),
+                ExpireIn::Set => match self.inner.load(key).await? {
+                    Some(value) => self.inner.save(key, &value, ttl).await,
+                    None => Ok(()),
+                },
+                ExpireIn::Resave => self.inner.save(key, b"resaved", ttl).await,
+            }
+        }
+        async fn save_replacing(
+            &self,
+            key: &StoreKey,
+            value: &[u8],
+            ttl: Duration,
+            replaced: &StoreKey,
+        ) -> Result<(), Error> {
+            if self.replacing_overwrites {
+                self.inner.save(replaced, value, ttl).await?;
+            }
+            self.inner.save(key, value, ttl).await
         }
     }
 
@@ -156,6 +195,49 @@ mod suite_itself {
             Countless::default(),
             false,
             conformance::expiry_is_honoured
+        ));
+    }
+
+    #[test]
+    fn a_store_whose_expire_in_does_not_only_shorten_fails() {
+        let with = |expire_in| Countless {
+            expire_in,
+            ..Countless::default()
+        };
+        for broken in [ExpireIn::Nothing, ExpireIn::Set, ExpireIn::Resave] {
+            assert!(!passes(
+                with(broken),
+                false,
+                conformance::expire_in_only_shortens
+            ));
+        }
+        assert!(!passes(
+            with(ExpireIn::Resave),
+            false,
+            conformance::expire_in_a_missing_key_is_a_no_op
+        ));
+        assert!(passes(
+            with(ExpireIn::Forward),
+            false,
+            conformance::expire_in_only_shortens
+        ));
+    }
+
+    #[test]
+    fn a_store_whose_save_replacing_touches_the_replaced_entry_fails() {
+        let broken = Countless {
+            replacing_overwrites: true,
+            ..Countless::default()
+        };
+        assert!(!passes(
+            broken,
+            false,
+            conformance::save_replacing_writes_like_save
+        ));
+        assert!(passes(
+            Countless::default(),
+            false,
+            conformance::save_replacing_writes_like_save
         ));
     }
 
@@ -496,6 +578,74 @@ mod redis_only {
         assert_eq!(a.load(&key(1)).await.unwrap().unwrap(), b"from a");
         let size: usize = redis::cmd("DBSIZE").query_async(&mut conn).await.unwrap();
         assert_eq!(size, 4, "a's entry and the 3 foreign keys remain");
+    }
+
+    /// `expire_in` on what the conformance suite cannot set up through the trait: a key
+    /// without a TTL gets one, a TTL is only ever shortened (as Redis reports it), the
+    /// value is untouched, and a missing key is not created.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn expire_in_sets_shortens_or_leaves_the_redis_ttl() {
+        let Some(server) = RedisServer::start() else {
+            return;
+        };
+        let store = RedisStore::connect(&server.url()).await.unwrap();
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let name = |n: u32| format!("sealed-session:{}", key(n));
+        // A key someone set without a TTL.
+        redis::cmd("SET")
+            .arg(name(1))
+            .arg(&b"no ttl\xff"[..])
+            .exec_async(&mut conn)
+            .await
+            .unwrap();
+        let pttl = |n: u32| {
+            let mut conn = conn.clone();
+            async move {
+                redis::cmd("PTTL")
+                    .arg(name(n))
+                    .query_async::<i64>(&mut conn)
+                    .await
+                    .unwrap()
+            }
+        };
+        store.save(&key(2), b"an hour", HOUR).await.unwrap();
+        store
+            .save(&key(3), b"a minute", Duration::from_secs(60))
+            .await
+            .unwrap();
+
+        store
+            .expire_in(&key(1), Duration::from_secs(30))
+            .await
+            .unwrap();
+        store
+            .expire_in(&key(2), Duration::from_secs(30))
+            .await
+            .unwrap();
+        store.expire_in(&key(3), HOUR).await.unwrap();
+        store.expire_in(&key(4), HOUR).await.unwrap();
+        assert!(
+            (29_000..=30_000).contains(&pttl(1).await),
+            "a key without TTL gets one"
+        );
+        assert!((29_000..=30_000).contains(&pttl(2).await), "shortened");
+        assert!(
+            (58_000..=60_000).contains(&pttl(3).await),
+            "never lengthened"
+        );
+        assert_eq!(pttl(4).await, -2, "a missing key is not created");
+        assert_eq!(
+            store.load(&key(1)).await.unwrap().as_deref(),
+            Some(&b"no ttl\xff"[..])
+        );
+        assert_eq!(
+            store.load(&key(2)).await.unwrap().as_deref(),
+            Some(&b"an hour"[..])
+        );
+        // A TTL too long for Redis to add to its clock is capped, not refused.
+        store.expire_in(&key(1), Duration::MAX).await.unwrap();
+        assert!((29_000..=30_000).contains(&pttl(1).await));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -499,6 +499,90 @@ async fn a_flood_of_new_big_sessions_does_not_evict_sessions_in_use() {
     assert!(store.charged_bytes() <= STORE_BYTES);
 }
 
+/// Sessions in use that keep writing survive a flood of one-shot sessions. Every write
+/// of a store-backed session goes to a new store key (`save_replacing`) and retires the
+/// previous one (`expire_in`), so each write is a new entry: it is in use because the
+/// entry it replaces was, and the previous states it leaves behind make room for the
+/// flood instead of filling the store.
+#[tokio::test]
+async fn sessions_in_use_that_keep_writing_survive_a_flood_of_one_shot_sessions() {
+    const STORE_BYTES: u64 = 512 * 1024;
+    const USER: usize = 5_000;
+    const FLOOD: usize = 7_000;
+
+    let store = Arc::new(MemoryStore::new().with_max_bytes(STORE_BYTES));
+    let cfg = config(store.clone());
+
+    // 10 users whose sessions spilled to the store and were read back.
+    let mut users = Vec::new();
+    for n in 0..10 {
+        let (s, pair) = big_session(&cfg, USER, 100 + n).await;
+        assert_eq!(load_pair(&cfg, &pair).await.unwrap().id(), s.id());
+        users.push((s.id(), pair));
+    }
+
+    let (mut admitted, mut refused) = (0, 0);
+    for round in 0..4u64 {
+        // Each user writes: a new entry under a new key, the previous one retired.
+        for (n, (id, pair)) in users.iter_mut().enumerate() {
+            let seed = 1_000 * (round + 1) + n as u64;
+            let s = load_pair(&cfg, pair).await.unwrap();
+            assert!(
+                s.id() == *id,
+                "round {round}: user {n}'s session was lost ({:?})",
+                s.load_error()
+            );
+            s.insert("blob", &noise(USER, seed)).unwrap();
+            let mut out = HeaderMap::new();
+            save(&cfg, &s, &mut out)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: user {n}'s write refused: {e:?}"));
+            let previous = std::mem::replace(pair, cookie_pair(&out).unwrap());
+            assert_ne!(
+                entry_key(&cfg, &previous),
+                entry_key(&cfg, pair),
+                "each write goes to its own store key"
+            );
+            // A request still in flight with the previous cookie reads the previous state.
+            let in_flight = load_pair(&cfg, &previous).await.unwrap();
+            assert_eq!(
+                in_flight.id(),
+                *id,
+                "round {round}: user {n}'s previous entry"
+            );
+        }
+        // Then a flood of one-shot sessions from fresh clients, 1.3 times the store.
+        for f in 0..100 {
+            let s = load(&cfg, &HeaderMap::new()).await.unwrap();
+            s.insert("blob", &noise(FLOOD, 1_000_000 + round * 1_000 + f))
+                .unwrap();
+            let mut out = HeaderMap::new();
+            match save(&cfg, &s, &mut out).await {
+                Ok(()) => admitted += 1,
+                Err(e) => {
+                    assert_eq!(e.kind(), ErrorKind::Store, "{e:?}");
+                    assert!(out.is_empty(), "a refused save wrote {out:?}");
+                    refused += 1;
+                }
+            }
+        }
+    }
+    for (n, (id, pair)) in users.iter().enumerate() {
+        let s = load_pair(&cfg, pair).await.unwrap();
+        assert!(s.id() == *id, "user {n}'s session was lost");
+        assert_eq!(
+            s.get::<serde_bytes::ByteBuf>("blob").unwrap(),
+            Some(noise(USER, 4_000 + n as u64))
+        );
+    }
+    assert_eq!(
+        refused, 0,
+        "the flood always finds an unread or retired entry to displace"
+    );
+    assert!(admitted > 0);
+    assert!(store.charged_bytes() <= STORE_BYTES);
+}
+
 /// One session cannot take a large share of the store: a body over the per-entry cap
 /// (1/64 of the byte bound by default) is refused with `Error::Store` saying the cap;
 /// the layer answers 503 and the client keeps its old cookie and session.

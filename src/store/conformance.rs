@@ -28,6 +28,11 @@
 //! a store whose server is not installed (say so on stderr when you skip). Every
 //! store must start empty.
 //!
+//! Every store must implement [`expire_in`](SessionStore::expire_in): the trait's
+//! default does nothing, which never loses a session but fails
+//! [`expire_in_only_shortens`] (a store that keeps it holds one entry per write of a
+//! big session until that entry's own TTL).
+//!
 //! A store that cannot count or clear its entries (`len` answers `Ok(None)`, `clear`
 //! is the trait's default) passes `counting = false`: the checks that count then
 //! only verify that `len` keeps answering `None`.
@@ -51,6 +56,9 @@
 //!     }
 //!     async fn delete(&self, key: &StoreKey) -> Result<(), Error> {
 //!         self.0.delete(key).await
+//!     }
+//!     async fn expire_in(&self, key: &StoreKey, ttl: Duration) -> Result<(), Error> {
+//!         self.0.expire_in(key, ttl).await
 //!     }
 //! }
 //!
@@ -313,6 +321,123 @@ pub async fn len_and_clear<S: SessionStore>(store: Arc<S>, counting: bool) {
     assert_eq!(store.load(&key(3)).await.unwrap().unwrap(), b"back");
 }
 
+/// `expire_in` only ever shortens: an entry with an hour left goes within 150 ms, one
+/// with 200 ms left does not get an hour, a zero TTL removes at once; the value stays
+/// as it was until then, and a later save of the key is a fresh write with its own TTL.
+pub async fn expire_in_only_shortens<S: SessionStore>(store: Arc<S>, counting: bool) {
+    let short = Duration::from_millis(150);
+    let (long_lived, short_lived, saved_again, zero) = (key(1), key(2), key(3), key(4));
+    for (n, k) in [long_lived, saved_again, zero].iter().enumerate() {
+        store
+            .save(k, &value(n as u32, 1, 3000), HOUR)
+            .await
+            .unwrap();
+    }
+    store
+        .save(&short_lived, &value(9, 1, 3000), Duration::from_millis(200))
+        .await
+        .unwrap();
+    store.expire_in(&long_lived, short).await.unwrap();
+    store.expire_in(&short_lived, HOUR).await.unwrap();
+    store.expire_in(&saved_again, short).await.unwrap();
+    store.expire_in(&zero, Duration::ZERO).await.unwrap();
+    store
+        .save(&saved_again, &value(1, 2, 3000), HOUR)
+        .await
+        .unwrap();
+    let intact = "expire_in leaves the value as it was";
+    assert_eq!(
+        store.load(&long_lived).await.unwrap(),
+        Some(value(0, 1, 3000)),
+        "{intact}"
+    );
+    assert_eq!(
+        store.load(&short_lived).await.unwrap(),
+        Some(value(9, 1, 3000)),
+        "{intact}"
+    );
+    assert_eq!(
+        store.load(&zero).await.unwrap(),
+        None,
+        "expire_in with a zero TTL removes at once"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        store.load(&long_lived).await.unwrap(),
+        None,
+        "expire_in(150 ms) on an entry with an hour left: still there after 500 ms"
+    );
+    assert_eq!(
+        store.load(&short_lived).await.unwrap(),
+        None,
+        "expire_in(1 hour) lengthened an entry saved for 200 ms"
+    );
+    assert_eq!(
+        store.load(&saved_again).await.unwrap(),
+        Some(value(1, 2, 3000)),
+        "a save after expire_in is a fresh write with its own TTL"
+    );
+    assert_len(&*store, counting, 1, "shortened entries are not counted").await;
+}
+
+/// `expire_in` on a key never saved, or deleted, is `Ok` and creates nothing.
+pub async fn expire_in_a_missing_key_is_a_no_op<S: SessionStore>(store: Arc<S>, counting: bool) {
+    store.expire_in(&key(1), HOUR).await.unwrap();
+    store.expire_in(&key(1), Duration::ZERO).await.unwrap();
+    assert_eq!(store.load(&key(1)).await.unwrap(), None);
+    store.save(&key(2), b"deleted", HOUR).await.unwrap();
+    store.delete(&key(2)).await.unwrap();
+    store.expire_in(&key(2), HOUR).await.unwrap();
+    assert_eq!(
+        store.load(&key(2)).await.unwrap(),
+        None,
+        "expire_in brought back a deleted entry"
+    );
+    assert_len(&*store, counting, 0, "expire_in created an entry").await;
+}
+
+/// `save_replacing` stores under the new key as `save` does (value, overwrite, TTL),
+/// whether or not the replaced entry exists, and leaves the replaced entry as it was.
+pub async fn save_replacing_writes_like_save<S: SessionStore>(store: Arc<S>, counting: bool) {
+    let (first, next, later) = (key(1), key(2), key(3));
+    store.save(&first, &value(1, 0, 2048), HOUR).await.unwrap();
+    store.load(&first).await.unwrap().expect("saved");
+    store
+        .save_replacing(&next, &value(2, 0, 2048), HOUR, &first)
+        .await
+        .unwrap();
+    assert_eq!(store.load(&next).await.unwrap(), Some(value(2, 0, 2048)));
+    assert_eq!(
+        store.load(&first).await.unwrap(),
+        Some(value(1, 0, 2048)),
+        "save_replacing changed the replaced entry"
+    );
+    store
+        .save_replacing(&next, &value(2, 1, 1024), HOUR, &first)
+        .await
+        .unwrap();
+    assert_eq!(store.load(&next).await.unwrap(), Some(value(2, 1, 1024)));
+    store
+        .save_replacing(&later, &value(3, 0, 512), HOUR, &key(99))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load(&later).await.unwrap(),
+        Some(value(3, 0, 512)),
+        "a replaced entry that is missing changes nothing"
+    );
+    store
+        .save_replacing(&key(4), b"zero", Duration::ZERO, &later)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load(&key(4)).await.unwrap(),
+        None,
+        "a zero TTL expires at once"
+    );
+    assert_len(&*store, counting, 3, "one entry per key").await;
+}
+
 /// The store works through the `Arc<dyn SessionStore>` the config holds.
 pub async fn works_as_trait_object<S: SessionStore>(store: Arc<S>, _counting: bool) {
     let store: Arc<dyn SessionStore> = store;
@@ -351,6 +476,9 @@ macro_rules! store_conformance_tests {
             a_huge_ttl_is_accepted,
             concurrent_saves_all_land,
             len_and_clear,
+            expire_in_only_shortens,
+            expire_in_a_missing_key_is_a_no_op,
+            save_replacing_writes_like_save,
             works_as_trait_object
         );
     };

@@ -24,6 +24,12 @@
 //! #[derive(Default)]
 //! struct MapStore(Mutex<HashMap<StoreKey, (Vec<u8>, Instant)>>);
 //!
+//! /// When an entry given `ttl` now expires (a TTL too long for an `Instant`: a century).
+//! fn deadline(ttl: Duration) -> Instant {
+//!     let now = Instant::now();
+//!     now.checked_add(ttl).unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600))
+//! }
+//!
 //! #[async_trait::async_trait]
 //! impl SessionStore for MapStore {
 //!     async fn load(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, Error> {
@@ -31,11 +37,17 @@
 //!         Ok(map.get(key).filter(|(_, until)| *until > Instant::now()).map(|(v, _)| v.clone()))
 //!     }
 //!     async fn save(&self, key: &StoreKey, value: &[u8], ttl: Duration) -> Result<(), Error> {
-//!         self.0.lock().unwrap().insert(*key, (value.to_vec(), Instant::now() + ttl));
+//!         self.0.lock().unwrap().insert(*key, (value.to_vec(), deadline(ttl)));
 //!         Ok(())
 //!     }
 //!     async fn delete(&self, key: &StoreKey) -> Result<(), Error> {
 //!         self.0.lock().unwrap().remove(key);
+//!         Ok(())
+//!     }
+//!     async fn expire_in(&self, key: &StoreKey, ttl: Duration) -> Result<(), Error> {
+//!         if let Some((_, until)) = self.0.lock().unwrap().get_mut(key) {
+//!             *until = (*until).min(deadline(ttl)); // only ever sooner
+//!         }
 //!         Ok(())
 //!     }
 //! }
@@ -44,7 +56,8 @@
 //! # Checking a store: the conformance suite
 //! With the `conformance` feature, the checks every store of this crate passes
 //! (round trips of binary values, deletes, overwrites that replace the TTL, expiry,
-//! 64 concurrent writers, `len` and `clear`, use as a trait object) are yours to
+//! `expire_in` that only ever shortens, `save_replacing`, 64 concurrent writers, `len`
+//! and `clear`, use as a trait object) are yours to
 //! run: in your crate's `Cargo.toml`,
 //! `sealed-session = { version = "0.1", features = ["conformance"] }` under
 //! `[dev-dependencies]`, and in a test file
@@ -144,7 +157,9 @@ pub trait SessionStore: Send + Sync + 'static {
     /// requests still in flight with the previous cookie can read it for a moment.
     ///
     /// The default does nothing: the entry then lives until its own TTL, which costs
-    /// space (one entry per write of a big session) but never loses a session.
+    /// space (one entry per write of a big session) but never loses a session. Every
+    /// store of this crate implements it, and the conformance suite checks it
+    /// (`expire_in_only_shortens` fails a store that keeps the default).
     async fn expire_in(&self, key: &StoreKey, ttl: Duration) -> Result<(), Error> {
         let _ = (key, ttl);
         Ok(())

@@ -25,8 +25,20 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Keys asked for per `SCAN` call and deleted per `DEL` call in `clear`.
 const BATCH: usize = 500;
 
+/// `expire_in` in one atomic step, on any Redis with Lua (2.6 and later; `PEXPIRE ... LT`
+/// would need Redis 7): a missing key (`PTTL` -2) is left alone, a key without a TTL (-1)
+/// gets one, and a TTL is only ever shortened. Sent with `EVAL` (the script is a few
+/// dozen bytes), which needs no script cache and no extra feature of the redis crate.
+/// `ARGV[1]` goes to `PEXPIRE` as sent (a Lua number would be formatted as a float).
+const SHORTEN_TTL: &str = "local left = redis.call('PTTL', KEYS[1]) \
+    if left == -2 then return 0 end \
+    if left == -1 or left > tonumber(ARGV[1]) then \
+    return redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
+    return 0";
+
 /// A store that keeps entries in Redis under a key prefix, with the TTL set by
-/// `SET ... PX`, so Redis itself expires them.
+/// `SET ... PX`, so Redis itself expires them; [`expire_in`](SessionStore::expire_in)
+/// only ever shortens that TTL, atomically, on any Redis version.
 ///
 /// It talks through a [`ConnectionManager`], which reconnects on its own after
 /// Redis restarts or the network drops: while Redis is unreachable each call
@@ -213,6 +225,21 @@ impl SessionStore for RedisStore {
         let mut cmd = redis::cmd("DEL");
         cmd.arg(self.key(key));
         self.query("delete", &cmd).await
+    }
+
+    /// Shortens the key's TTL with a small Lua script (`PTTL`, then `PEXPIRE` when that
+    /// brings it forward), atomically and on any Redis version; a missing key stays missing.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when Redis cannot be reached within the
+    /// [timeout](Self::with_timeout) or refuses (no `EVAL` or `PEXPIRE` permission).
+    async fn expire_in(&self, key: &StoreKey, ttl: Duration) -> Result<(), Error> {
+        let ttl_ms = u64::try_from(ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .min(MAX_TTL_MS);
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(SHORTEN_TTL).arg(1).arg(self.key(key)).arg(ttl_ms);
+        self.query::<i64>("expire_in", &cmd).await.map(drop)
     }
 
     async fn len(&self) -> Result<Option<usize>, Error> {

@@ -414,6 +414,36 @@ impl SessionStore for SqlStore {
             .await
     }
 
+    /// Brings the row's expiry forward to `ttl` from now when that is sooner (one
+    /// `UPDATE ... WHERE expires_ms > new`, the same as `SET expires_ms =
+    /// LEAST(expires_ms, new)`), under the pool's timeout; a missing, expired or corrupt
+    /// row is left as it is.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the database is unreachable, refuses the write (a read-only
+    /// SQLite file) or does not answer within the [timeout](SqlOptions::with_timeout).
+    async fn expire_in(&self, key: &StoreKey, ttl: Duration) -> Result<(), Error> {
+        let inner = &self.inner;
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let until = now_ms().saturating_add(ttl_ms);
+        let id = key.as_bytes().as_slice();
+        inner
+            .pool
+            .run("expire_in", async {
+                inner.table.prepare(&inner.pool, "expire_in").await?;
+                on_pool!(inner.pool.inner(), pool => {
+                    sqlx::query(&inner.sql.expire_in)
+                        .bind(id)
+                        .bind(until)
+                        .execute(pool)
+                        .await
+                        .map(drop)
+                })
+                .map_err(|e| inner.table.failed("expire_in", e))
+            })
+            .await
+    }
+
     async fn len(&self) -> Result<Option<usize>, Error> {
         let inner = &self.inner;
         inner

@@ -22,6 +22,8 @@ pub(crate) struct Statements {
     pub(crate) save: String,
     /// (id).
     pub(crate) delete: String,
+    /// (id, expires_ms) -> brings a live, well-formed row's expiry forward to expires_ms.
+    pub(crate) expire_in: String,
     /// (now) -> count of live rows.
     pub(crate) len: String,
     /// Deletes every row of the table.
@@ -58,6 +60,11 @@ impl Statements {
                  ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed, expires_ms = excluded.expires_ms"
             ),
             delete: format!("DELETE FROM {t} WHERE id = {p1}"),
+            // `expires_ms = LEAST/MIN(expires_ms, new)`, written as a condition so a row
+            // that expires sooner anyway is not written at all; an expired row stays so.
+            expire_in: format!(
+                "UPDATE {t} SET expires_ms = {p2} WHERE id = {p1} AND expires_ms > {p2} AND {valid}"
+            ),
             len: format!("SELECT COUNT(*) FROM {t} WHERE expires_ms > {p1} AND {valid}"),
             clear: format!("DELETE FROM {t}"),
             sweep: format!(
@@ -104,6 +111,12 @@ mod tests {
         assert!(pg.save.contains("($1, $2, $3)") && !pg.save.contains('?'));
         assert!(lite.save.contains("(?1, ?2, ?3)") && !lite.save.contains('$'));
         assert!(pg.sweep.ends_with("FOR UPDATE SKIP LOCKED)"));
+        assert!(pg
+            .expire_in
+            .contains("expires_ms = $2 WHERE id = $1 AND expires_ms > $2"));
+        assert!(lite
+            .expire_in
+            .contains("expires_ms = ?2 WHERE id = ?1 AND expires_ms > ?2"));
         assert!(!lite.sweep.contains("FOR UPDATE"));
     }
 }

@@ -1,17 +1,21 @@
 //! [`MemoryStore`]: the embedded default store, a bounded in-process cache.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use moka::ops::compute::{CompResult, Op};
 use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
-use moka::Expiry;
 
 use super::{SessionStore, StoreKey};
 use crate::Error;
+
+mod admission;
+mod entry;
+
+use admission::Admission;
+use entry::{charge, Entry, TtlExpiry, ENTRY_OVERHEAD};
 
 /// Default bound on the number of entries.
 const DEFAULT_MAX_ENTRIES: u64 = 10_000;
@@ -19,53 +23,8 @@ const DEFAULT_MAX_ENTRIES: u64 = 10_000;
 /// Default bound on the bytes held: 64 MiB.
 const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Bytes charged per entry on top of its value, for the key and the cache's bookkeeping.
-const ENTRY_OVERHEAD: u64 = 64;
-
 /// By default one value may take at most this fraction (1/64) of the byte bound.
 const DEFAULT_ENTRY_SHARE: u64 = 64;
-
-/// Whether an entry was read back since it was first saved; overwrites of the entry share it.
-#[derive(Default)]
-struct Usage {
-    read: AtomicBool,
-}
-
-impl Usage {
-    fn was_read(&self) -> bool {
-        self.read.load(Ordering::Relaxed)
-    }
-}
-
-/// A value plus the TTL it was saved with (read back by [`TtlExpiry`]).
-#[derive(Clone)]
-struct Entry {
-    bytes: Arc<[u8]>,
-    ttl: Duration,
-    usage: Arc<Usage>,
-}
-
-/// Gives every entry the TTL passed to `save`, on insert and on overwrite.
-struct TtlExpiry;
-
-impl Expiry<StoreKey, Entry> for TtlExpiry {
-    fn expire_after_create(&self, _: &StoreKey, entry: &Entry, _: Instant) -> Option<Duration> {
-        Some(entry.ttl)
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &StoreKey,
-        entry: &Entry,
-        _: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(entry.ttl)
-    }
-}
-
-/// Entries nobody has read back yet, oldest first: the only ones a new entry displaces.
-type Unread = VecDeque<(StoreKey, Weak<Usage>)>;
 
 /// The embedded default store: an in-process cache bounded in entries **and** bytes,
 /// with a per-entry TTL, that a flood of new sessions cannot empty of the sessions
@@ -76,23 +35,30 @@ type Unread = VecDeque<(StoreKey, Weak<Usage>)>;
 /// 1. there is room: it is stored;
 /// 2. else it displaces the oldest entries **never read back** since they were saved
 ///    (the one-shot session of a client that did not return);
-/// 3. else `save` fails with [`Error::Store`] ("full of sessions in use"): the layer
+/// 3. else it displaces the oldest entries **retired** by a newer write of their
+///    session ([`expire_in`](SessionStore::expire_in)): previous states, kept only for
+///    requests still in flight with the previous cookie;
+/// 4. else `save` fails with [`Error::Store`] ("full of sessions in use"): the layer
 ///    answers 503 and the client keeps its previous cookie.
 ///
-/// So an entry that was read back leaves only when it expires (its TTL is the
-/// session's own expiry) or is deleted, never to make room, and a save that returns
-/// `Ok` is in the store. One value may take at most 1/64 of the byte bound by
-/// default ([`with_max_entry_bytes`](Self::with_max_entry_bytes)); a bigger one is
-/// refused with [`Error::Store`], so no single client takes a large share.
+/// An entry counts as read back once a load returned it, and the next write of its
+/// session under a new key ([`save_replacing`](SessionStore::save_replacing)) inherits
+/// that: a session in use that keeps writing stays in use. So the current entry of a
+/// session in use leaves only when it expires (its TTL is the session's own expiry) or
+/// is deleted, never to make room, and a save that returns `Ok` is in the store. One
+/// value may take at most 1/64 of the byte bound by default
+/// ([`with_max_entry_bytes`](Self::with_max_entry_bytes)); a bigger one is refused with
+/// [`Error::Store`], so no single client takes a large share.
 ///
 /// What remains: a flood still fills free space and displaces sessions not yet read
 /// back (including a real user's session between the request that moved it to the
-/// store and their next one, and a session just moved to a new id by
-/// [`regenerate`](crate::Session::regenerate)); once the store holds only sessions in
-/// use, new or growing sessions that need the store are refused until some expire or
-/// are deleted; and a client that reads its own sessions back competes with real
-/// users, at the price of two requests per entry. Size the bounds for the sessions
-/// you expect to be in use at once, or use a shared store.
+/// store and their next one) and then previous states of sessions (a request sent with
+/// the previous cookie before the newer write's reply arrived then finds its entry
+/// gone); once the store holds only the current entries of sessions in use, new or
+/// growing sessions that need the store are refused until some expire or are deleted;
+/// and a client that reads its own sessions back competes with real users, at the
+/// price of two requests per entry. Size the bounds for the sessions you expect to be
+/// in use at once, or use a shared store.
 ///
 /// Entries live only as long as the process, and each server process has its own:
 /// use [`FileStore`](super::FileStore) or a Redis store when sessions must survive
@@ -131,8 +97,9 @@ pub struct MemoryStore {
     /// Largest value accepted; `None`: the default share of `max_bytes`.
     max_entry_bytes: Option<u64>,
     /// Held by a save from its room check to its insert, so concurrent saves cannot
-    /// together overshoot the bound (which would make moka evict an entry in use).
-    unread: Arc<Mutex<Unread>>,
+    /// together overshoot the bound (which would make moka evict an entry in use), and
+    /// by every other write, so `expire_in` never brings back what another write changed.
+    admission: Arc<Mutex<Admission>>,
 }
 
 impl MemoryStore {
@@ -234,8 +201,91 @@ impl MemoryStore {
             max_entries,
             max_bytes,
             max_entry_bytes,
-            unread: Arc::default(),
+            admission: Arc::default(),
         }
+    }
+
+    /// Stores `value` under `key` (see the type's docs for the room it needs). The
+    /// entry keeps the usage of the entry it overwrites, else of `replaced`, else is new.
+    fn write(
+        &self,
+        key: &StoreKey,
+        value: &[u8],
+        ttl: Duration,
+        replaced: Option<&StoreKey>,
+    ) -> Result<(), Error> {
+        let slot = self.slot();
+        let new_charge = charge(value.len(), slot);
+        if new_charge > self.max_bytes || new_charge > u64::from(u32::MAX) {
+            return Err(Error::store(
+                "save",
+                format!(
+                    "entry is {} bytes, over the memory store's {}-byte bound",
+                    new_charge, self.max_bytes
+                ),
+            ));
+        }
+        let cap = self.entry_cap();
+        if value.len() as u64 > cap {
+            return Err(Error::store(
+                "save",
+                format!(
+                    "value is {} bytes, over the memory store's {cap}-byte per-entry cap",
+                    value.len()
+                ),
+            ));
+        }
+        let mut admission = self.admission();
+        // Settle pending writes and expiries, so the weights below are current.
+        self.cache.run_pending_tasks();
+        // An overwrite keeps the entry's usage (a session read back stays in use), and
+        // so does the next write of a session under a new key.
+        let previous = self.cache.get(key);
+        let old_charge = previous
+            .as_ref()
+            .map_or(0, |old| charge(old.bytes.len(), slot));
+        let is_new = previous.is_none();
+        let usage = match previous {
+            Some(old) => old.usage,
+            None => replaced
+                .and_then(|replaced| self.cache.get(replaced))
+                .map(|old| old.usage)
+                .unwrap_or_default(),
+        };
+        let inserted = Instant::now();
+        let entry = Entry {
+            bytes: Arc::from(value),
+            ttl,
+            retired: false,
+            usage,
+        };
+        let free = self.max_bytes.saturating_sub(self.cache.weighted_size());
+        let growth = new_charge.saturating_sub(old_charge);
+        if growth > free && !admission.make_room(&self.cache, slot, growth - free, key) {
+            return Err(Error::store(
+                "save",
+                format!(
+                    "memory store is full of sessions in use and did not admit this \
+                     {}-byte value ({} of {} bytes charged)",
+                    value.len(),
+                    self.cache.weighted_size(),
+                    self.max_bytes
+                ),
+            ));
+        }
+        self.cache.insert(*key, entry.clone());
+        self.cache.run_pending_tasks();
+        // Present, or present and already expired (a TTL shorter than this call).
+        if !self.cache.contains_key(key) && inserted.elapsed() < ttl {
+            return Err(Error::store(
+                "save",
+                "memory store did not keep the value (deleted or cleared meanwhile?)",
+            ));
+        }
+        if is_new && !entry.usage.was_read() {
+            admission.push_unread(&self.cache, self.record_limit(), *key, &entry.usage);
+        }
+        Ok(())
     }
 
     /// The smallest charge of one entry: `max_bytes / max_entries`, rounded up.
@@ -250,65 +300,20 @@ impl MemoryStore {
         })
     }
 
-    /// The queue of unread entries, which is also the lock that saves take.
-    fn unread(&self) -> MutexGuard<'_, Unread> {
-        // Nothing panics while holding the lock; a poisoned queue is still consistent.
-        self.unread.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The records of who may be displaced, which is also the lock that writes take.
+    fn admission(&self) -> MutexGuard<'_, Admission> {
+        // Nothing panics while holding the lock; poisoned records are still consistent.
+        self.admission
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Removes the oldest entries never read back (other than `except`) until at least
-    /// `needed` bytes of charge are freed; `false` when there are not enough of them.
-    fn displace_unread(&self, unread: &mut Unread, needed: u64, except: &StoreKey) -> bool {
-        let slot = self.slot();
-        let mut freed = 0;
-        let mut kept = Vec::new();
-        while freed < needed {
-            let Some((key, usage)) = unread.pop_front() else {
-                break;
-            };
-            // Gone (evicted, expired, deleted, replaced) or read meanwhile: not a candidate.
-            let Some(usage) = usage.upgrade().filter(|u| !u.was_read()) else {
-                continue;
-            };
-            if key == *except {
-                kept.push((key, Arc::downgrade(&usage)));
-                continue;
-            }
-            let removed = self
-                .cache
-                .entry(key)
-                .and_compute_with(|current| match current {
-                    // Only this very entry, and only if no load has read it meanwhile.
-                    Some(entry)
-                        if Arc::ptr_eq(&entry.value().usage, &usage) && !usage.was_read() =>
-                    {
-                        Op::Remove
-                    }
-                    _ => Op::Nop,
-                });
-            if let CompResult::Removed(entry) = removed {
-                freed += charge(entry.value().bytes.len(), slot);
-            }
-        }
-        for record in kept.into_iter().rev() {
-            unread.push_front(record);
-        }
-        freed >= needed
+    /// The most records an admission queue keeps before it drops the stale ones.
+    fn record_limit(&self) -> usize {
+        usize::try_from(self.max_entries.saturating_mul(2))
+            .unwrap_or(usize::MAX)
+            .max(64)
     }
-
-    /// Remembers a new entry as unread, dropping stale records when they pile up.
-    fn push_unread(&self, unread: &mut Unread, key: StoreKey, usage: &Arc<Usage>) {
-        unread.push_back((key, Arc::downgrade(usage)));
-        let limit = usize::try_from(self.max_entries.saturating_mul(2)).unwrap_or(usize::MAX);
-        if unread.len() > limit.max(64) {
-            unread.retain(|(_, usage)| usage.upgrade().is_some_and(|u| !u.was_read()));
-        }
-    }
-}
-
-/// The charge of an entry holding `len` value bytes, given the per-entry minimum `slot`.
-fn charge(len: usize, slot: u64) -> u64 {
-    (len as u64).saturating_add(ENTRY_OVERHEAD).max(slot)
 }
 
 impl Default for MemoryStore {
@@ -340,74 +345,54 @@ impl SessionStore for MemoryStore {
     /// [`Error::Store`] when the value is bigger than the store's byte bound or its
     /// per-entry cap, or when the store is full of entries in use (see the type's docs).
     async fn save(&self, key: &StoreKey, value: &[u8], ttl: Duration) -> Result<(), Error> {
-        let slot = self.slot();
-        let new_charge = charge(value.len(), slot);
-        if new_charge > self.max_bytes || new_charge > u64::from(u32::MAX) {
-            return Err(Error::store(
-                "save",
-                format!(
-                    "entry is {} bytes, over the memory store's {}-byte bound",
-                    new_charge, self.max_bytes
-                ),
-            ));
-        }
-        let cap = self.entry_cap();
-        if value.len() as u64 > cap {
-            return Err(Error::store(
-                "save",
-                format!(
-                    "value is {} bytes, over the memory store's {cap}-byte per-entry cap",
-                    value.len()
-                ),
-            ));
-        }
-        let mut unread = self.unread();
-        // Settle pending writes and expiries, so the weights below are current.
-        self.cache.run_pending_tasks();
-        // An overwrite keeps the entry's usage (a session read back stays in use).
-        let previous = self.cache.get(key);
-        let old_charge = previous
-            .as_ref()
-            .map_or(0, |old| charge(old.bytes.len(), slot));
-        let is_new = previous.is_none();
-        let entry = Entry {
-            bytes: Arc::from(value),
-            ttl,
-            usage: previous.map(|old| old.usage).unwrap_or_default(),
-        };
-        let free = self.max_bytes.saturating_sub(self.cache.weighted_size());
-        let growth = new_charge.saturating_sub(old_charge);
-        if growth > free && !self.displace_unread(&mut unread, growth - free, key) {
-            return Err(Error::store(
-                "save",
-                format!(
-                    "memory store is full of sessions in use and did not admit this \
-                     {}-byte value ({} of {} bytes charged)",
-                    value.len(),
-                    self.cache.weighted_size(),
-                    self.max_bytes
-                ),
-            ));
-        }
-        let inserted = Instant::now();
-        self.cache.insert(*key, entry.clone());
-        self.cache.run_pending_tasks();
-        // Present, or present and already expired (a TTL shorter than this call).
-        if !self.cache.contains_key(key) && inserted.elapsed() < ttl {
-            return Err(Error::store(
-                "save",
-                "memory store did not keep the value (deleted or cleared meanwhile?)",
-            ));
-        }
-        if is_new {
-            self.push_unread(&mut unread, *key, &entry.usage);
+        self.write(key, value, ttl, None)
+    }
+
+    async fn delete(&self, key: &StoreKey) -> Result<(), Error> {
+        let _writing = self.admission();
+        self.cache.invalidate(key);
+        Ok(())
+    }
+
+    /// Shortens the entry's TTL to `ttl` if that is sooner than it would expire, keeps
+    /// its value and whether it is in use, and marks it retired: it may make room for
+    /// new entries once no unread entry is left (see the type's docs). A zero `ttl`
+    /// removes it.
+    async fn expire_in(&self, key: &StoreKey, ttl: Duration) -> Result<(), Error> {
+        let mut admission = self.admission();
+        let result = self.cache.entry(*key).and_compute_with(|current| {
+            let Some(current) = current else {
+                return Op::Nop;
+            };
+            if ttl.is_zero() {
+                return Op::Remove;
+            }
+            // The same bytes and usage; moka keeps the shorter of `ttl` and the time left.
+            Op::Put(Entry {
+                ttl,
+                retired: true,
+                ..current.into_value()
+            })
+        });
+        if let CompResult::ReplacedWith(entry) = result {
+            admission.push_retired(&self.cache, self.record_limit(), *key, &entry.value().bytes);
         }
         Ok(())
     }
 
-    async fn delete(&self, key: &StoreKey) -> Result<(), Error> {
-        self.cache.invalidate(key);
-        Ok(())
+    /// As [`save`](SessionStore::save); the new entry is in use if the `replaced` one
+    /// was (it shares whether it was read back).
+    ///
+    /// # Errors
+    /// As [`save`](SessionStore::save).
+    async fn save_replacing(
+        &self,
+        key: &StoreKey,
+        value: &[u8],
+        ttl: Duration,
+        replaced: &StoreKey,
+    ) -> Result<(), Error> {
+        self.write(key, value, ttl, Some(replaced))
     }
 
     async fn len(&self) -> Result<Option<usize>, Error> {
@@ -419,9 +404,10 @@ impl SessionStore for MemoryStore {
     }
 
     async fn clear(&self) -> Result<(), Error> {
+        let mut admission = self.admission();
         self.cache.invalidate_all();
         self.cache.run_pending_tasks();
-        self.unread().clear();
+        *admission = Admission::default();
         Ok(())
     }
 }
@@ -496,81 +482,59 @@ mod tests {
         assert!(store.cache.contains_key(&key));
     }
 
-    fn key(n: u32) -> StoreKey {
+    pub(super) fn key(n: u32) -> StoreKey {
         let mut bytes = [0x5a; 16];
         bytes[..4].copy_from_slice(&n.to_be_bytes());
         StoreKey::from_bytes(bytes)
     }
 
-    const HOUR: Duration = Duration::from_secs(3600);
+    pub(super) const HOUR: Duration = Duration::from_secs(3600);
 
-    /// A store that holds only entries read back refuses a new one with an error (it
-    /// evicts none of them), and never answers `Ok` for a value it does not keep.
+    /// `expire_in` shortens a long TTL, never lengthens a short one, keeps the value
+    /// and whether the entry is in use, is not a new save, and creates nothing.
     #[tokio::test]
-    async fn a_store_full_of_entries_in_use_refuses_new_ones() {
-        let store = MemoryStore::new()
-            .with_max_entries(50)
-            .with_max_bytes(50 * 1024);
-        for n in 0..50 {
-            store.save(&key(n), &[1; 900], HOUR).await.unwrap();
-            assert!(store.load(&key(n)).await.unwrap().is_some());
-        }
-        let (mut stored, mut refused) = (0, 0);
-        for n in 1000..1200 {
-            match store.save(&key(n), &[2; 900], HOUR).await {
-                // `contains_key` does not count as a read, so the entry stays unread.
-                Ok(()) => {
-                    assert!(store.cache.contains_key(&key(n)), "save {n} said Ok");
-                    stored += 1;
-                }
-                Err(e) => {
-                    assert_eq!(e.kind(), crate::ErrorKind::Store);
-                    let cause = std::error::Error::source(&e).unwrap().to_string();
-                    assert!(cause.contains("full of sessions in use"), "{cause}");
-                    assert!(!store.cache.contains_key(&key(n)));
-                    refused += 1;
-                }
-            }
-        }
-        assert!(refused > 0, "{stored} stored, {refused} refused");
-        for n in 0..50 {
-            assert!(
-                store.cache.contains_key(&key(n)),
-                "entry {n} in use was evicted"
-            );
-        }
-        assert!(store.charged_bytes() <= 50 * 1024);
-    }
+    async fn expire_in_only_ever_shortens_and_keeps_the_entry() {
+        let store = MemoryStore::new();
+        let short = Duration::from_millis(150);
+        store.save(&key(1), b"long", HOUR).await.unwrap();
+        store.load(&key(1)).await.unwrap().unwrap();
+        store.save(&key(2), b"short", short).await.unwrap();
+        store.save(&key(3), b"unread", HOUR).await.unwrap();
+        let unread = store.admission().unread.len();
 
-    /// New entries displace the oldest entries nobody read back, so a store full of
-    /// one-shot sessions keeps admitting new ones.
-    #[tokio::test]
-    async fn new_entries_displace_the_oldest_unread_ones() {
-        let store = MemoryStore::new()
-            .with_max_entries(20)
-            .with_max_bytes(20 * 1024);
-        for n in 0..10 {
-            store.save(&key(n), &[1; 900], HOUR).await.unwrap();
-            store.load(&key(n)).await.unwrap().unwrap();
-        }
-        for n in 100..400 {
-            store.save(&key(n), &[2; 900], HOUR).await.unwrap();
-            assert!(store.cache.contains_key(&key(n)));
-        }
-        for n in 0..10 {
-            assert!(
-                store.cache.contains_key(&key(n)),
-                "entry {n} in use was evicted"
-            );
-        }
-        assert!(store.cache.contains_key(&key(399)) && !store.cache.contains_key(&key(100)));
-        // Overwriting an entry in use keeps it in use.
-        store.save(&key(3), &[3; 900], HOUR).await.unwrap();
-        for n in 400..500 {
-            store.save(&key(n), &[2; 900], HOUR).await.unwrap();
-        }
-        assert_eq!(store.load(&key(3)).await.unwrap().unwrap(), [3; 900]);
-        assert!(store.unread().len() <= 64, "stale records are dropped");
+        store.expire_in(&key(1), short).await.unwrap();
+        store.expire_in(&key(2), HOUR).await.unwrap();
+        store.expire_in(&key(3), HOUR).await.unwrap();
+        store.expire_in(&key(9), HOUR).await.unwrap();
+        assert_eq!(store.load(&key(1)).await.unwrap().unwrap(), b"long");
+        assert!(store.cache.get(&key(1)).unwrap().usage.was_read());
+        assert!(!store.cache.get(&key(3)).unwrap().usage.was_read());
+        assert_eq!(store.admission().unread.len(), unread, "not a new save");
+        assert!(
+            !store.cache.contains_key(&key(9)),
+            "a missing key stays missing"
+        );
+
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(store.load(&key(1)).await.unwrap(), None, "shortened");
+        assert_eq!(store.load(&key(2)).await.unwrap(), None, "not lengthened");
+        assert_eq!(store.load(&key(3)).await.unwrap().unwrap(), b"unread");
+        // A second, longer `expire_in` does not undo the first one's shortening.
+        store.save(&key(4), b"twice", HOUR).await.unwrap();
+        store.expire_in(&key(4), short).await.unwrap();
+        store.expire_in(&key(4), HOUR).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(store.load(&key(4)).await.unwrap(), None);
+        // A zero TTL removes the entry; a save over a retired entry is a plain save.
+        store.save(&key(5), b"gone", HOUR).await.unwrap();
+        store.expire_in(&key(5), Duration::ZERO).await.unwrap();
+        assert_eq!(store.load(&key(5)).await.unwrap(), None);
+        store.save(&key(6), b"old", HOUR).await.unwrap();
+        store.expire_in(&key(6), short).await.unwrap();
+        store.save(&key(6), b"new", HOUR).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(store.load(&key(6)).await.unwrap().unwrap(), b"new");
+        assert!(!store.cache.get(&key(6)).unwrap().retired);
     }
 
     #[test]
