@@ -46,18 +46,22 @@ impl Limited {
 #[derive(Debug)]
 pub(crate) struct Warnings {
     /// A value that failed authentication or had unknown flags.
+    #[cfg(feature = "tower")]
     pub(crate) refused: Limited,
     /// A session opened under another fingerprint ([`FingerprintMode::LogOnly`](crate::FingerprintMode::LogOnly)).
     pub(crate) fingerprint_changed: Limited,
     /// A session refused because the revocation list is too stale to check it.
+    #[cfg(feature = "tower")]
     pub(crate) revocation_refused: Limited,
 }
 
 impl Warnings {
     pub(crate) const fn new() -> Self {
         Warnings {
+            #[cfg(feature = "tower")]
             refused: Limited::new(),
             fingerprint_changed: Limited::new(),
+            #[cfg(feature = "tower")]
             revocation_refused: Limited::new(),
         }
     }
