@@ -4,7 +4,10 @@
 //! `BTreeMap<String, Vec<u8>>` costs two allocations per entry plus nodes on
 //! every decode; here all keys share one `String`, all values one `Vec<u8>`, and
 //! a slot vector sorted by key finds them by binary search: three allocations
-//! whatever the number of entries. It serializes exactly like a
+//! whatever the number of entries. Each slot also keeps a 32-bit hash of its key:
+//! a lookup in a session of up to [`SCAN_MAX`] keys compares hashes, and compares
+//! key bytes only on a hash match (no string compares on the way). It serializes
+//! exactly like a
 //! `BTreeMap<String, Vec<u8>>` (a postcard map in key order), so the wire format
 //! is unchanged. Replaced or removed bytes stay in the arenas until they make
 //! up more than half of them; then the arenas are compacted.
@@ -20,11 +23,25 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 const DECODE_RESERVE_MAX: usize = 32;
 /// Dead arena bytes tolerated before compaction is considered.
 const COMPACT_MIN_DEAD: usize = 1024;
+/// Up to this many keys a lookup scans the slots' hashes; above, it binary-searches.
+const SCAN_MAX: usize = 16;
+/// What a map reserves on its first insert (a typical session fits), so the first
+/// inserts of a request do not reallocate their way up: slots, key bytes, value bytes.
+const FIRST_RESERVE: (usize, usize, usize) = (8, 64, 256);
 
 #[derive(Clone, Debug)]
 struct Slot {
     key: Range<usize>,
     value: Range<usize>,
+    hash: u32,
+}
+
+/// FNV-1a of a key: cheap for the short keys sessions use, and only ever compared
+/// within one map (a collision costs a byte compare, never a wrong answer).
+fn key_hash(key: &str) -> u32 {
+    key.bytes().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// A map from key to postcard-encoded value, sorted by key.
@@ -56,16 +73,44 @@ impl ValueMap {
         &self.values[slot.value.clone()]
     }
 
+    /// The slot of `key`, or where it would be inserted to keep key order.
     fn find(&self, key: &str) -> Result<usize, usize> {
+        if self.slots.len() <= SCAN_MAX {
+            if let Some(i) = self.position(key, key_hash(key)) {
+                return Ok(i);
+            }
+        }
         self.slots.binary_search_by(|s| self.key_of(s).cmp(key))
     }
 
+    /// The slot of `key` by its hash, in a small map.
+    fn position(&self, key: &str, hash: u32) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.hash == hash && self.key_of(s) == key)
+    }
+
     pub(crate) fn get(&self, key: &str) -> Option<&[u8]> {
-        self.find(key).ok().map(|i| self.value_of(&self.slots[i]))
+        let i = if self.slots.len() <= SCAN_MAX {
+            self.position(key, key_hash(key))?
+        } else {
+            self.find(key).ok()?
+        };
+        Some(self.value_of(&self.slots[i]))
     }
 
     pub(crate) fn contains_key(&self, key: &str) -> bool {
-        self.find(key).is_ok()
+        self.get(key).is_some()
+    }
+
+    /// Reserves the first arenas once, before the first entry goes in.
+    fn reserve_first(&mut self) {
+        if self.slots.capacity() == 0 {
+            let (slots, keys, values) = FIRST_RESERVE;
+            self.slots.reserve(slots);
+            self.keys.reserve(keys);
+            self.values.reserve(values);
+        }
     }
 
     fn push_value(&mut self, value: &[u8]) -> Range<usize> {
@@ -93,25 +138,25 @@ impl ValueMap {
                     self.maybe_compact();
                 }
             }
-            Err(i) => {
-                let slot = Slot {
-                    key: self.push_key(key),
-                    value: self.push_value(value),
-                };
-                self.slots.insert(i, slot);
-            }
+            Err(i) => self.insert_at(i, key, value),
         }
     }
 
     /// Inserts only when `key` is absent.
     pub(crate) fn insert_if_absent(&mut self, key: &str, value: &[u8]) {
         if let Err(i) = self.find(key) {
-            let slot = Slot {
-                key: self.push_key(key),
-                value: self.push_value(value),
-            };
-            self.slots.insert(i, slot);
+            self.insert_at(i, key, value);
         }
+    }
+
+    fn insert_at(&mut self, i: usize, key: &str, value: &[u8]) {
+        self.reserve_first();
+        let slot = Slot {
+            key: self.push_key(key),
+            value: self.push_value(value),
+            hash: key_hash(key),
+        };
+        self.slots.insert(i, slot);
     }
 
     /// Removes `key`; true if it was there.
@@ -182,10 +227,11 @@ impl ValueMap {
             .values
             .reserve(self.slots.iter().map(|s| s.value.len()).sum());
         fresh.slots.reserve(self.slots.len());
-        for (k, v) in self.iter() {
+        for (s, (k, v)) in self.slots.iter().zip(self.iter()) {
             let slot = Slot {
                 key: fresh.push_key(k),
                 value: fresh.push_value(v),
+                hash: s.hash,
             };
             fresh.slots.push(slot);
         }
@@ -338,7 +384,8 @@ impl<'de> Visitor<'de> for ValueMapSeed {
         }
         while let Some(key) = access.next_key_seed(KeyInto(&mut map.keys))? {
             let value = access.next_value_seed(ValueInto(&mut map.values))?;
-            map.slots.push(Slot { key, value });
+            let hash = key_hash(&map.keys[key.clone()]);
+            map.slots.push(Slot { key, value, hash });
         }
         map.normalize();
         Ok(map)

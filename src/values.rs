@@ -31,10 +31,44 @@ const LEGACY_HEAD: [u8; 3] = [0xD9, (LEGACY_TAG >> 8) as u8, LEGACY_TAG as u8];
 const MAX_DEPTH: usize = 64;
 
 /// Encodes a value as CBOR.
+#[cfg(test)]
 pub(crate) fn encode<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<Vec<u8>, Error> {
-    let mut ser = cbor4ii::serde::Serializer::new(BufWriter::new(Vec::new()));
-    value.serialize(&mut ser).map_err(|e| value_error(key, e))?;
-    Ok(ser.into_inner().into_inner())
+    with_encoded(key, value, <[u8]>::to_vec)
+}
+
+/// Largest scratch buffer a thread keeps between encodes.
+const SCRATCH_KEEP: usize = 16 * 1024;
+
+thread_local! {
+    /// The buffer values are encoded into before they are copied into a session's
+    /// arena: once a thread has encoded a value, an insert allocates nothing here.
+    /// Taken out while in use, so a `Serialize` impl that inserts into a session
+    /// itself just gets a fresh buffer.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Encodes a value as CBOR and hands the bytes to `f`.
+pub(crate) fn with_encoded<T: Serialize + ?Sized, R>(
+    key: &str,
+    value: &T,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<R, Error> {
+    let mut buf = SCRATCH.take();
+    buf.clear();
+    if buf.capacity() == 0 {
+        buf.reserve(256);
+    }
+    let mut ser = cbor4ii::serde::Serializer::new(BufWriter::new(buf));
+    let done = value.serialize(&mut ser);
+    let buf = ser.into_inner().into_inner();
+    let out = match done {
+        Ok(()) => Ok(f(&buf)),
+        Err(e) => Err(value_error(key, e)),
+    };
+    if buf.capacity() <= SCRATCH_KEEP {
+        SCRATCH.set(buf);
+    }
+    out
 }
 
 /// Decodes a value of type `T`: exactly one CBOR data item, or a tagged legacy
