@@ -19,7 +19,6 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::headers::{self, LoadStep, SaveStep};
-use crate::usage::KeyId;
 use crate::{Error, Session, SessionConfig};
 
 /// The `on_error` hook: the status and headers of the layer's own error answers.
@@ -270,11 +269,9 @@ where
         }
         let (mut parts, body) = request.into_parts();
         // Most requests need no store to load: no future is boxed for them.
-        let fetch = match headers::start_load(config, &parts.headers, &parts.uri) {
+        // Inline values are opened when the handler first touches the session.
+        let fetch = match headers::start_load_lazy(config, &parts.headers, &parts.uri) {
             LoadStep::Done(session) => {
-                if let Some(e) = session.load_error() {
-                    log_refused(config, &e);
-                }
                 parts.extensions.insert(session.clone());
                 let future = inner.call(Request::from_parts(parts, body));
                 return ResponseFuture::calling(future, Some((session, Arc::clone(&self.shared))));
@@ -300,7 +297,7 @@ where
                 }
             };
             if let Some(e) = session.load_error() {
-                log_refused(&shared.config, &e);
+                headers::log_refused(&shared.config, &e);
             }
             parts.extensions.insert(session.clone());
             let future = inner.call(Request::from_parts(parts, body));
@@ -520,41 +517,6 @@ fn log_revocation_refused(config: &SessionConfig, e: &Error) {
         ),
         None => {
             tracing::debug!(error = %e, "session refused: the revocation list is too stale to check it")
-        }
-    }
-}
-
-fn log_refused(config: &SessionConfig, e: &Error) {
-    match e {
-        Error::UnknownKeyId(id) => {
-            if config.usage().warn_unknown(*id, config.clock().unix()) {
-                tracing::warn!(
-                    reason = e.kind().as_str(),
-                    key_id = %KeyId(*id),
-                    "session sealed with a key no longer in the ring; starting a fresh session \
-                     (reported once a minute per key id)"
-                );
-            } else {
-                tracing::debug!(reason = e.kind().as_str(), key_id = %KeyId(*id), "session value refused; starting a fresh session");
-            }
-        }
-        Error::Authentication | Error::UnsupportedFlags(_) => {
-            // Forged or corrupted values: any client can send them, so WARN once a minute.
-            match config.warnings().refused.warn_now(config.clock().unix()) {
-                Some(left_out) => tracing::warn!(
-                    reason = e.kind().as_str(),
-                    error = %e,
-                    left_out,
-                    "session value refused; starting a fresh session \
-                     (reported once a minute; left_out: how many more since the last report)"
-                ),
-                None => {
-                    tracing::debug!(reason = e.kind().as_str(), error = %e, "session value refused; starting a fresh session")
-                }
-            }
-        }
-        _ => {
-            tracing::debug!(reason = e.kind().as_str(), error = %e, "session value refused; starting a fresh session")
         }
     }
 }

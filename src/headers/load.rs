@@ -13,8 +13,8 @@ use crate::config::FingerprintMode;
 use crate::envelope::{self, Contents, Meta, FINGERPRINT_TAG_LEN};
 use crate::guard;
 use crate::id::Entry;
-use crate::session::{Admission, Arrival, Carrier, Loaded, Residence, Snapshot};
-use crate::{codec, Error, Session, SessionConfig};
+use crate::session::{Admission, Arrival, Carrier, Loaded, Residence, Snapshot, State};
+use crate::{codec, Error, Session, SessionConfig, SessionId};
 
 /// Where a load stands once everything that needs no store is done.
 pub(crate) enum LoadStep {
@@ -83,6 +83,11 @@ impl Request {
 
     /// The session a value opened to, with what the request brings.
     fn session(self, config: &SessionConfig, carrier: Carrier, loaded: Loaded) -> Session {
+        Session::from_state(self.state(config, carrier, loaded))
+    }
+
+    /// The state of the session a value opened to.
+    fn state(self, config: &SessionConfig, carrier: Carrier, loaded: Loaded) -> State {
         let changed = match (self.fingerprint, loaded.meta.fingerprint) {
             (Some(now), Some(then)) => now != then,
             _ => false,
@@ -109,11 +114,11 @@ impl Request {
         let mut arrival = Arrival::loaded(carrier, self.context, loaded.old_key)
             .with_fingerprint(self.fingerprint);
         arrival.fingerprint_changed = changed;
-        let session = Session::loaded(loaded, arrival);
+        let mut state = State::loaded(loaded, arrival);
         if self.passive {
-            session.set_passive();
+            state.set_passive();
         }
-        session
+        state
     }
 
     /// The fresh session a request gets when none of its values opened.
@@ -124,7 +129,19 @@ impl Request {
         found: &Candidates<'_>,
         first_error: Option<Error>,
     ) -> Session {
-        let admission = if !config.creates_on_missing() && !found.any {
+        Session::from_state(self.fresh_state(config, now, found.any, found.carrier, first_error))
+    }
+
+    /// The state of a fresh session (`any`: the request brought a value).
+    fn fresh_state(
+        self,
+        config: &SessionConfig,
+        now: i64,
+        any: bool,
+        carrier: Carrier,
+        first_error: Option<Error>,
+    ) -> State {
+        let admission = if !config.creates_on_missing() && !any {
             Admission::Detached
         } else {
             Admission::Normal
@@ -132,13 +149,17 @@ impl Request {
         let expires_at = config
             .rules()
             .next_expiry(envelope::Policy::Default, now, now);
-        let arrival = Arrival::fresh(found.carrier, self.context, first_error)
-            .with_fingerprint(self.fingerprint);
-        let session = Session::fresh(now, expires_at, arrival, admission);
+        let arrival =
+            Arrival::fresh(carrier, self.context, first_error).with_fingerprint(self.fingerprint);
+        let mut state = State::fresh(
+            Meta::new(SessionId::random(), now, expires_at),
+            arrival,
+            admission,
+        );
         if self.passive {
-            session.set_passive();
+            state.set_passive();
         }
-        session
+        state
     }
 }
 
@@ -179,6 +200,165 @@ pub(crate) fn start_load(config: &SessionConfig, headers: &HeaderMap, uri: &Uri)
         }
     }
     LoadStep::Done(request.fresh(config, now, &found, first_error))
+}
+
+/// Like [`start_load`], but defers opening when every value of the request is
+/// inline by its clear header: the session opens when the handler first touches it,
+/// and a request whose handler never does costs no decryption at all. Pointers are
+/// still fetched before the handler (the store round trip overlaps nothing later),
+/// and while the revocation list is too stale to check a session, values are opened
+/// first, so a refusal is still a 503. Refused values are logged here.
+#[cfg(feature = "tower")]
+pub(crate) fn start_load_lazy(config: &SessionConfig, headers: &HeaderMap, uri: &Uri) -> LoadStep {
+    let found = candidates(config, headers);
+    if found.any && !config.revocations().refuses_stale_now() {
+        if let Some(pending) = Pending::defer(config, headers, uri, &found) {
+            config.revocations().ensure_syncing();
+            return LoadStep::Done(Session::pending(pending));
+        }
+    }
+    let step = start_load(config, headers, uri);
+    if let LoadStep::Done(session) = &step {
+        if let Some(e) = session.load_error() {
+            log_refused(config, &e);
+        }
+    }
+    step
+}
+
+/// A load the layer deferred: the request's values, copied, with everything the
+/// open needs from the request (its time, fingerprint, path).
+#[cfg(feature = "tower")]
+pub(crate) struct Pending {
+    config: SessionConfig,
+    /// The candidate values, one after the other; `ends[i]` is where value `i` ends.
+    text: String,
+    ends: [usize; super::read::MAX_CANDIDATES],
+    count: usize,
+    carrier: Carrier,
+    request: Request,
+    now: i64,
+    /// A value is sealed under another key than the primary: the response re-seals
+    /// it even when the handler never touched the session.
+    old_key: bool,
+}
+
+#[cfg(feature = "tower")]
+impl Pending {
+    /// A pending load, when every value's clear header says it is inline.
+    fn defer(
+        config: &SessionConfig,
+        headers: &HeaderMap,
+        uri: &Uri,
+        found: &Candidates<'_>,
+    ) -> Option<Self> {
+        let primary = config.codec().keyring().primary_key_id();
+        let mut old_key = false;
+        let mut ends = [0; super::read::MAX_CANDIDATES];
+        let mut text = String::with_capacity(found.values().iter().map(|v| v.len()).sum());
+        for (i, value) in found.values().iter().enumerate() {
+            // A value that does not even parse is refused on open all the same.
+            if let Ok(header) = codec::peek_header(value) {
+                if header.pointer {
+                    return None;
+                }
+                old_key |= header.key_id != primary;
+            }
+            text.push_str(value);
+            ends[i] = text.len();
+        }
+        Some(Pending {
+            config: config.clone(),
+            text,
+            ends,
+            count: found.values().len(),
+            carrier: found.carrier,
+            request: Request::of(config, headers, uri),
+            now: config.clock().unix(),
+            old_key,
+        })
+    }
+
+    /// True when the response must open it even if the handler did not: to re-seal
+    /// a value under an old key, or because the config saves every response.
+    pub(crate) fn opens_at_response(&self) -> bool {
+        self.old_key || self.config.always_saves()
+    }
+
+    /// Opens the first value that authenticates and has not expired, as
+    /// [`start_load`] would have. A revocation list that went stale since the
+    /// request started refuses a session with a subject (fail closed: it opens fresh).
+    pub(crate) fn open(self) -> State {
+        let Pending {
+            config,
+            text,
+            ends,
+            count,
+            carrier,
+            request,
+            now,
+            ..
+        } = self;
+        let mut first_error = None;
+        let mut start = 0;
+        for &end in &ends[..count] {
+            let value = &text[start..end];
+            start = end;
+            match unseal(&config, carrier, request.aad(&config), value, now) {
+                Ok(Unsealed::Whole(loaded)) => return request.state(&config, carrier, loaded),
+                // The clear header said inline, and it is authenticated: not reached.
+                Ok(Unsealed::Pointer(_)) => {
+                    first_error.get_or_insert(Error::MissingInStore);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = &first_error {
+            log_refused(&config, e);
+        }
+        request.fresh_state(&config, now, true, carrier, first_error)
+    }
+}
+
+/// Logs a refused value: at DEBUG, except what a client may be flooding with
+/// (forged values, retired keys), which WARN at most once a minute.
+#[cfg(feature = "tower")]
+pub(crate) fn log_refused(config: &SessionConfig, e: &Error) {
+    use crate::usage::KeyId;
+    match e {
+        Error::UnknownKeyId(id) => {
+            if config.usage().warn_unknown(*id, config.clock().unix()) {
+                tracing::warn!(
+                    reason = e.kind().as_str(),
+                    key_id = %KeyId(*id),
+                    "session sealed with a key no longer in the ring; starting a fresh session \
+                     (reported once a minute per key id)"
+                );
+            } else {
+                tracing::debug!(reason = e.kind().as_str(), key_id = %KeyId(*id), "session value refused; starting a fresh session");
+            }
+        }
+        Error::Authentication | Error::UnsupportedFlags(_) => {
+            // Forged or corrupted values: any client can send them, so WARN once a minute.
+            match config.warnings().refused.warn_now(config.clock().unix()) {
+                Some(left_out) => tracing::warn!(
+                    reason = e.kind().as_str(),
+                    error = %e,
+                    left_out,
+                    "session value refused; starting a fresh session \
+                     (reported once a minute; left_out: how many more since the last report)"
+                ),
+                None => {
+                    tracing::debug!(reason = e.kind().as_str(), error = %e, "session value refused; starting a fresh session")
+                }
+            }
+        }
+        _ => {
+            tracing::debug!(reason = e.kind().as_str(), error = %e, "session value refused; starting a fresh session")
+        }
+    }
 }
 
 impl BodyFetch {

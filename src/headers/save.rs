@@ -75,6 +75,11 @@ pub(crate) fn start_save(
     session: &Session,
     headers: &mut HeaderMap,
 ) -> Result<SaveStep, Error> {
+    // A session the handler never touched is left as it came: not even opened.
+    #[cfg(feature = "tower")]
+    if session.untouched() {
+        return Ok(SaveStep::Done);
+    }
     let now = config.clock().unix();
     let keyring = config.codec().keyring();
     let action =

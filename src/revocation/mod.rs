@@ -296,6 +296,17 @@ impl Revocations {
         Some(synced.map_or(Duration::MAX, |t| t.elapsed()))
     }
 
+    /// True when a session with a subject would be refused now because the replica
+    /// is staler than allowed (fail-closed policy): the layer then opens the session
+    /// before calling the handler, so the refusal can still be a 503.
+    #[cfg(feature = "tower")]
+    pub(crate) fn refuses_stale_now(&self) -> bool {
+        self.settings.policy == StalePolicy::FailClosed
+            && self
+                .staleness()
+                .is_some_and(|stale| stale > self.settings.max_staleness)
+    }
+
     /// Starts the background sync once, if there is a backend and a Tokio runtime.
     pub(crate) fn ensure_syncing(self: &Arc<Self>) {
         if self.settings.backend.is_none() || self.started.load(Ordering::Acquire) {

@@ -75,7 +75,14 @@ impl Session {
         Self::from_state(State::loaded(loaded, arrival))
     }
 
-    fn from_state(state: State) -> Self {
+    /// A session whose value the layer opens only when it is first used.
+    #[cfg(feature = "tower")]
+    pub(crate) fn pending(pending: crate::headers::Pending) -> Self {
+        Self::from_state(State::pending(Box::new(pending)))
+    }
+
+    /// A session built from its state.
+    pub(crate) fn from_state(state: State) -> Self {
         Session {
             inner: Arc::new(Mutex::new(state)),
         }
@@ -104,7 +111,25 @@ impl Session {
     /// half-written in a way that matters more than losing the request, so the
     /// guard is recovered.
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        #[cfg_attr(not(feature = "tower"), allow(unused_mut))]
+        let mut state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        #[cfg(feature = "tower")]
+        if let Some(pending) = state.pending.take() {
+            *state = (*pending).open();
+        }
+        state
+    }
+
+    /// True while the layer has not opened the value and the response need not
+    /// either: the handler never touched the session, the value is under the
+    /// primary key and the config does not save every response.
+    #[cfg(feature = "tower")]
+    pub(crate) fn untouched(&self) -> bool {
+        let state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        state
+            .pending
+            .as_ref()
+            .is_some_and(|p| !p.opens_at_response())
     }
 
     /// Stores a value under `key` (CBOR: self-describing, so the type may gain
@@ -113,13 +138,13 @@ impl Session {
     /// # Errors
     /// [`Error::Value`] if the value cannot be serialized.
     pub fn insert<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), Error> {
-        let bytes = values::encode(key, value)?;
-        let mut s = self.state();
-        if s.body.values.get(key) != Some(bytes.as_slice()) {
-            s.body.values.insert(key, &bytes);
-            s.mark_changed();
-        }
-        Ok(())
+        values::with_encoded(key, value, |bytes| {
+            let mut s = self.state();
+            if s.body.values.get(key) != Some(bytes) {
+                s.body.values.insert(key, bytes);
+                s.mark_changed();
+            }
+        })
     }
 
     /// Reads the value under `key` as `T`; `Ok(None)` when absent.
@@ -267,11 +292,11 @@ impl Session {
     /// # Errors
     /// [`Error::Value`] if the value cannot be serialized.
     pub fn flash<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), Error> {
-        let bytes = values::encode(key, value)?;
-        let mut s = self.state();
-        s.body.flash.insert(key, &bytes);
-        s.mark_changed();
-        Ok(())
+        values::with_encoded(key, value, |bytes| {
+            let mut s = self.state();
+            s.body.flash.insert(key, bytes);
+            s.mark_changed();
+        })
     }
 
     /// Reads flash data the previous request left (gone after this request unless kept).

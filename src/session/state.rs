@@ -159,6 +159,9 @@ pub(crate) struct State {
     pub(super) new_expiry: Option<SessionExpiry>,
     /// `log_out_everywhere`: the subject whose sessions the save revokes.
     pub(super) revoke_subject: Option<String>,
+    /// A value the layer has not opened yet: opened on the first access to the state.
+    #[cfg(feature = "tower")]
+    pub(super) pending: Option<Box<crate::headers::Pending>>,
 }
 
 /// What a save must do, decided under the session lock.
@@ -197,7 +200,7 @@ pub(crate) struct Sealing {
 }
 
 impl State {
-    pub(super) fn fresh(meta: Meta, arrival: Arrival, admission: Admission) -> Self {
+    pub(crate) fn fresh(meta: Meta, arrival: Arrival, admission: Admission) -> Self {
         State {
             meta,
             body: Body::default(),
@@ -211,10 +214,12 @@ impl State {
             new_subject: None,
             new_expiry: None,
             revoke_subject: None,
+            #[cfg(feature = "tower")]
+            pending: None,
         }
     }
 
-    pub(super) fn loaded(loaded: Loaded, mut arrival: Arrival) -> Self {
+    pub(crate) fn loaded(loaded: Loaded, mut arrival: Arrival) -> Self {
         arrival.loaded_id = Some(loaded.meta.id);
         let Loaded {
             meta,
@@ -245,7 +250,28 @@ impl State {
             new_subject: None,
             new_expiry: None,
             revoke_subject: None,
+            #[cfg(feature = "tower")]
+            pending: None,
         }
+    }
+
+    /// Stands in for a session the layer has not opened yet; `Session::state` swaps in
+    /// the opened one before anything reads it.
+    #[cfg(feature = "tower")]
+    pub(super) fn pending(pending: Box<crate::headers::Pending>) -> Self {
+        let meta = Meta::new(SessionId::from_bytes([0; 16]), 0, 0);
+        let mut state = State::fresh(
+            meta,
+            Arrival::fresh(Carrier::Cookie, None, None),
+            Admission::Normal,
+        );
+        state.pending = Some(pending);
+        state
+    }
+
+    /// This request does not count as activity.
+    pub(crate) fn set_passive(&mut self) {
+        self.passive = true;
     }
 
     /// Values, flash data or the id changed; a destroyed session comes back to life.

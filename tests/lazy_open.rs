@@ -1,0 +1,198 @@
+//! The layer opens a session only when the handler touches it (or the response must
+//! write it): through the demo router, a request for a route that never takes the
+//! session (here a 404) decrypts nothing and writes nothing, and loses nothing.
+#![cfg(feature = "axum")]
+
+#[allow(dead_code)]
+#[path = "../examples/server.rs"]
+mod server;
+
+#[path = "common/demo.rs"]
+mod demo;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::Router;
+use demo::{call, Reply};
+use sealed_session::revocation::{MemoryRevocations, RevocationBackend, StalePolicy};
+use sealed_session::{Error, Keyring, SessionConfig};
+use serde_json::{json, Value};
+
+const OLD: [u8; 32] = [0x3A; 32];
+const NEW: [u8; 32] = [0x3B; 32];
+
+fn config(keys: &[[u8; 32]]) -> SessionConfig {
+    SessionConfig::builder(Keyring::new(keys).unwrap())
+        .secure(false)
+        .build()
+        .unwrap()
+}
+
+/// Sends `cookie` (if any) to `app`.
+async fn send(
+    app: &Router,
+    method: Method,
+    path: &str,
+    cookie: Option<&str>,
+    body: Option<Value>,
+) -> Reply {
+    let headers = cookie
+        .iter()
+        .map(|c| ("cookie", HeaderValue::from_str(c).unwrap()))
+        .collect();
+    call(app, method, path, headers, body).await
+}
+
+/// How many values `config` opened under `key_id`.
+fn opens(config: &SessionConfig, key_id: u32) -> u64 {
+    config
+        .key_usage()
+        .into_iter()
+        .find(|k| k.key_id == key_id)
+        .expect("the key is in the ring")
+        .opens
+}
+
+#[tokio::test]
+async fn a_request_that_never_touches_the_session_opens_and_writes_nothing() {
+    let config = config(&[NEW]);
+    let key = config.codec().keyring().primary_key_id();
+    let app = server::app(config.clone());
+    let login = send(
+        &app,
+        Method::POST,
+        "/login",
+        None,
+        Some(json!({"user": "ada"})),
+    )
+    .await;
+    let cookie = login.set_cookie().expect("login sets the session cookie");
+    let before = opens(&config, key);
+
+    let r = send(&app, Method::GET, "/favicon.ico", Some(&cookie), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.set_cookie(), None, "an untouched session writes nothing");
+    assert_eq!(
+        opens(&config, key),
+        before,
+        "an untouched session was opened"
+    );
+
+    let r = send(&app, Method::GET, "/whoami", Some(&cookie), None).await;
+    assert_eq!(r.json, json!({"user": "ada"}), "the session is still whole");
+    assert_eq!(
+        opens(&config, key),
+        before + 1,
+        "a touched session opens once"
+    );
+}
+
+#[tokio::test]
+async fn flash_waits_for_the_request_that_reads_the_session() {
+    let app = server::app(config(&[NEW]));
+    let r = send(
+        &app,
+        Method::POST,
+        "/flash",
+        None,
+        Some(json!({"message": "saved"})),
+    )
+    .await;
+    let cookie = r.set_cookie().expect("a flash is written");
+    let r = send(&app, Method::GET, "/static/app.js", Some(&cookie), None).await;
+    assert_eq!(r.set_cookie(), None);
+    let r = send(&app, Method::GET, "/flash", Some(&cookie), None).await;
+    assert_eq!(
+        r.json,
+        json!({"messages": ["saved"]}),
+        "an untouched request consumed the flash"
+    );
+}
+
+#[tokio::test]
+async fn a_value_under_an_old_key_is_resealed_even_when_untouched() {
+    let before = config(&[OLD]);
+    let old = send(
+        &server::app(before),
+        Method::POST,
+        "/login",
+        None,
+        Some(json!({"user": "ada"})),
+    )
+    .await
+    .set_cookie()
+    .unwrap();
+    let rotated = config(&[NEW, OLD]);
+    let new_id = rotated.codec().keyring().primary_key_id();
+    let app = server::app(rotated.clone());
+
+    let r = send(&app, Method::GET, "/favicon.ico", Some(&old), None).await;
+    let resealed = r
+        .set_cookie()
+        .expect("the rotation re-seals without a handler touching the session");
+    assert_ne!(resealed, old);
+    let at_new = opens(&rotated, new_id);
+    let r = send(&app, Method::GET, "/whoami", Some(&resealed), None).await;
+    assert_eq!(r.json, json!({"user": "ada"}));
+    assert_eq!(
+        opens(&rotated, new_id),
+        at_new + 1,
+        "the re-sealed value is under the new primary"
+    );
+}
+
+/// A revocation backend that can be taken down.
+#[derive(Clone, Default)]
+struct Flaky {
+    inner: MemoryRevocations,
+    down: Arc<AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl RevocationBackend for Flaky {
+    async fn append(&self, record: &[u8], until: i64) -> Result<(), Error> {
+        self.inner.append(record, until).await
+    }
+    async fn read(&self, cursor: Option<u128>) -> Result<(Vec<Vec<u8>>, u128), Error> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(Error::store("sync revocations", "connection refused"));
+        }
+        self.inner.read(cursor).await
+    }
+}
+
+#[tokio::test]
+async fn a_stale_revocation_list_still_refuses_an_untouched_logged_in_request() {
+    let backend = Flaky::default();
+    let config = SessionConfig::builder(Keyring::new([NEW]).unwrap())
+        .secure(false)
+        .revocation(backend.clone())
+        .revocation_sync_interval(Duration::from_millis(30))
+        .revocation_max_staleness(Duration::from_millis(200))
+        .revocation_stale_policy(StalePolicy::FailClosed)
+        .build()
+        .unwrap();
+    config.sync_revocations().await.unwrap();
+    let app = server::app(config);
+    let cookie = send(
+        &app,
+        Method::POST,
+        "/login",
+        None,
+        Some(json!({"user": "ada"})),
+    )
+    .await
+    .set_cookie()
+    .unwrap();
+    backend.down.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let r = send(&app, Method::GET, "/favicon.ico", Some(&cookie), None).await;
+    assert_eq!(
+        r.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a logged-in session was let through unchecked while the list is stale"
+    );
+}
