@@ -5,8 +5,10 @@
 //! cargo bench -p sealed-session-benches --bench profile_loop --no-run   # prints the binary's path
 //! valgrind --tool=callgrind target/release/deps/profile_loop-* open 20000
 //! ```
-//! Modes: `seal` (`http::save` into a `HeaderMap`), `open` (`http::load` from a
-//! `Cookie` header), `seal_open` (both, with the browser's Set-Cookie → Cookie step).
+//! Modes: `seal` (`headers::save` into a `HeaderMap`), `open` (`headers::load` from a
+//! `Cookie` header), `seal_open` (both, with the browser's Set-Cookie → Cookie step);
+//! `write`, `read`, `write50`, `read50`: the public path of `public_path.rs` (typed
+//! inserts + save of a fresh session; load + typed gets), small and cart50.
 //! Divide the instruction count by the iterations; setup is under 0.4 M instructions.
 //! Run through `cargo bench` it does one short pass, to show that it works.
 
@@ -18,6 +20,8 @@ use sealed_session::{headers, Keyring, Session, SessionConfig};
 #[path = "common/mod.rs"]
 mod common;
 use common::{cookie_request, ready};
+#[path = "common/public.rs"]
+mod public;
 
 fn main() {
     // `cargo bench` passes flags such as `--bench`; only positional arguments count.
@@ -50,6 +54,12 @@ fn main() {
         out
     };
     let request = cookie_request(&seal(&session));
+    // The public path of `public_path.rs`: typed inserts + save, load + typed gets.
+    let small = public::data(None);
+    let cart50 = public::data(Some(50));
+    let public_config = public::ours_config();
+    let small_request = cookie_request(&public::ours_write(&public_config, &small));
+    let cart_request = cookie_request(&public::ours_write(&public_config, &cart50));
     let mut keys = 0usize;
     for _ in 0..iterations {
         keys += match mode {
@@ -60,7 +70,17 @@ fn main() {
             "seal_open" => ready(headers::load(&config, &cookie_request(&seal(&session))))
                 .unwrap()
                 .len(),
-            other => panic!("unknown mode {other:?}: seal, open or seal_open"),
+            "write" => public::ours_write(&public_config, black_box(&small)).len(),
+            "read" => public::ours_read(&public_config, black_box(&small_request))
+                .roles
+                .len(),
+            "write50" => public::ours_write(&public_config, black_box(&cart50)).len(),
+            "read50" => public::ours_read(&public_config, black_box(&cart_request))
+                .roles
+                .len(),
+            other => panic!(
+                "unknown mode {other:?}: seal, open, seal_open, write, read, write50 or read50"
+            ),
         };
     }
     println!("profile_loop {mode}: {iterations} iterations ({keys} keys seen)");
