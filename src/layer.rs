@@ -6,6 +6,11 @@
 //! is shared. A bad cookie gives a fresh session (logged at debug/warn with
 //! its reason, never its value). A store failure answers 503 for a request
 //! whose session needs the store; inline sessions keep working.
+//!
+//! Inline values open lazily, when the handler first touches the [`Session`] (or
+//! at the response, to re-seal a value under an old key or when the config saves
+//! every response): a request that never touches its session costs no decryption
+//! and writes nothing back.
 
 use std::fmt;
 use std::future::Future;
