@@ -3,7 +3,7 @@
 //! target (`fuzz/checks.rs`, included here and by `fuzz/fuzz_targets/*.rs`), so a
 //! plain `cargo test --all-features` covers the seeds and every crash ever found.
 //!
-//! The seed corpus is derived from the frozen vectors (tests/vectors/v1.json);
+//! The seed corpus is derived from the frozen vectors (tests/vectors/v1.json, v2.json);
 //! regenerate it with `SEALED_SESSION_WRITE_FUZZ_SEEDS=1 cargo test --all-features --test fuzz_corpus`.
 #![cfg(feature = "test-util")]
 
