@@ -10,15 +10,18 @@ mod server;
 #[path = "common/demo.rs"]
 mod demo;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+#[path = "common/flaky.rs"]
+mod flaky;
+
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::Router;
 use demo::{call, Reply};
-use sealed_session::revocation::{MemoryRevocations, RevocationBackend, StalePolicy};
-use sealed_session::{Error, Keyring, SessionConfig};
+use flaky::Flaky;
+use sealed_session::revocation::StalePolicy;
+use sealed_session::{Keyring, SessionConfig};
 use serde_json::{json, Value};
 
 const OLD: [u8; 32] = [0x3A; 32];
@@ -142,26 +145,6 @@ async fn a_value_under_an_old_key_is_resealed_even_when_untouched() {
         at_new + 1,
         "the re-sealed value is under the new primary"
     );
-}
-
-/// A revocation backend that can be taken down.
-#[derive(Clone, Default)]
-struct Flaky {
-    inner: MemoryRevocations,
-    down: Arc<AtomicBool>,
-}
-
-#[async_trait::async_trait]
-impl RevocationBackend for Flaky {
-    async fn append(&self, record: &[u8], until: i64) -> Result<(), Error> {
-        self.inner.append(record, until).await
-    }
-    async fn read(&self, cursor: Option<u128>) -> Result<(Vec<Vec<u8>>, u128), Error> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(Error::store("sync revocations", "connection refused"));
-        }
-        self.inner.read(cursor).await
-    }
 }
 
 #[tokio::test]

@@ -10,7 +10,10 @@ mod server;
 #[path = "common/demo.rs"]
 mod demo;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+#[path = "common/flaky.rs"]
+mod flaky;
+
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,9 +21,10 @@ use axum::http::{HeaderValue, Method, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use demo::{call, Reply};
-use sealed_session::revocation::{MemoryRevocations, RevocationBackend, StalePolicy};
+use flaky::Flaky;
+use sealed_session::revocation::{MemoryRevocations, StalePolicy};
 use sealed_session::store::{MemoryStore, SessionStore};
-use sealed_session::{Error, ErrorKind, Keyring, Session, SessionConfig, SessionLayer};
+use sealed_session::{ErrorKind, Keyring, Session, SessionConfig, SessionLayer};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -234,29 +238,6 @@ async fn a_slow_request_that_loaded_before_a_logout_cannot_bring_the_session_bac
         json!(null),
         "a request that overlapped the logout brought the session back"
     );
-}
-
-/// A revocation backend that can be taken down.
-#[derive(Clone, Default)]
-struct Flaky {
-    inner: MemoryRevocations,
-    down: Arc<AtomicBool>,
-}
-
-#[async_trait::async_trait]
-impl RevocationBackend for Flaky {
-    async fn append(&self, record: &[u8], until: i64) -> Result<(), Error> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(Error::store("revoke", "connection refused"));
-        }
-        self.inner.append(record, until).await
-    }
-    async fn read(&self, cursor: Option<u128>) -> Result<(Vec<Vec<u8>>, u128), Error> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(Error::store("sync revocations", "connection refused"));
-        }
-        self.inner.read(cursor).await
-    }
 }
 
 fn flaky_app(backend: &Flaky, policy: StalePolicy) -> (SessionConfig, Router) {
