@@ -13,20 +13,20 @@
 //! Text form: base64url without padding. The purpose is also part of the key
 //! derivation, so the plain concatenation in the AAD cannot be confused between
 //! two purposes. The codec knows nothing of sessions: the compressed and pointer
-//! flags are the envelope's ([`crate::envelope`]), carried here as [`Content`].
+//! flags are the envelope's ([`crate::envelope`]), carried here as [`Content`], which the envelope defines.
 
 use aes_gcm_siv::aead::{AeadCore, AeadInOut};
 use base64_simd::URL_SAFE_NO_PAD;
 use rand::RngCore as _;
 
+use crate::envelope::Content;
 use crate::keyring::{Cipher, KEY_ID_LEN};
 use crate::{Algorithm, Error, Keyring};
 
-/// Format versions this build reads (byte 0); the last is the one it writes. The
+/// Format versions this build reads (byte 0); the last is the one it writes
+/// ([`Content`]'s default). The
 /// outer format (this header, the nonce, the tag, the AAD) is the same for both.
 pub(crate) const VERSIONS: [u8; 2] = [crate::envelope::V1, crate::envelope::V2];
-/// The format version this build writes.
-pub(crate) const VERSION: u8 = crate::envelope::V2;
 /// Bytes before the nonce: version, flags, key id.
 pub(crate) const HEADER_LEN: usize = 2 + KEY_ID_LEN;
 /// AEAD tag length, the same for both algorithms (RFC 8452 §4; RFC 8439 §2.8).
@@ -62,29 +62,6 @@ pub struct Header {
     pub flags: u8,
     /// The id of the key that sealed it.
     pub key_id: u32,
-}
-
-/// What the envelope says about the bytes it hands to the codec: its format version
-/// (byte 0) and flag bits 2 and 3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Content {
-    /// The envelope format version.
-    pub(crate) version: u8,
-    /// The envelope's body is compressed.
-    pub(crate) compressed: bool,
-    /// The value carries no body: it points at a store entry.
-    pub(crate) pointer: bool,
-}
-
-impl Default for Content {
-    /// The current version, uncompressed, inline.
-    fn default() -> Self {
-        Content {
-            version: VERSION,
-            compressed: false,
-            pointer: false,
-        }
-    }
 }
 
 impl Header {

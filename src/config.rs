@@ -30,6 +30,7 @@ pub const DEFAULT_COOKIE_NAME: &str = "session";
 /// Browsers keep about 4096 bytes of name+value and drop larger cookies without
 /// a word (Safari a little earlier), so stay a few bytes under.
 pub const DEFAULT_COOKIE_BUDGET: usize = 4093;
+const _: () = assert!(DEFAULT_COOKIE_BUDGET <= BROWSER_LIMIT);
 
 /// Smallest budget accepted: room for a pointer cookie with any name up to 64 bytes.
 pub(crate) const MIN_COOKIE_BUDGET: usize = 256;

@@ -6,7 +6,8 @@
 //! cookie carries a sealed pointer (the meta alone) instead. The budget
 //! arithmetic lives here and nowhere else.
 
-use crate::codec::{self, Codec, Content};
+use crate::codec::{self, Codec};
+use crate::envelope::Content;
 use crate::envelope::{self, Compression};
 use crate::id::{Entry, EntryId};
 use crate::session::Carrier;
@@ -28,8 +29,6 @@ pub(crate) struct Budget {
     /// Length of the cookie name.
     name_len: usize,
 }
-
-const _: () = assert!(crate::config::DEFAULT_COOKIE_BUDGET <= BROWSER_LIMIT);
 
 impl Budget {
     /// A budget of `limit` bytes (at most [`BROWSER_LIMIT`], checked by the config

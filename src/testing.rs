@@ -4,7 +4,8 @@
 //! Never enable this feature in production: a fixed nonce repeated under XChaCha20
 //! breaks it.
 
-use crate::codec::{self, Codec, Content};
+use crate::codec::{self, Codec};
+use crate::envelope::Content;
 use crate::envelope::{self, raw, Body, Compression, Meta, Policy as SealedPolicy, Subject};
 use crate::id::{Entry, EntryId};
 use crate::{guard, Error, SessionId};

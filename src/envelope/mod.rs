@@ -19,7 +19,6 @@
 use serde::de::DeserializeSeed as _;
 use serde::{Deserialize, Serialize};
 
-use crate::codec::Content;
 pub(crate) use crate::expiry::Policy;
 use crate::id::{Entry, EntryId};
 use crate::map::ValueMap;
@@ -35,6 +34,29 @@ pub(crate) use compress::Compression;
 pub(crate) const V1: u8 = 1;
 /// Format version written by this build.
 pub(crate) const V2: u8 = 2;
+
+/// What the envelope says about the bytes it hands to the codec: its format version
+/// (byte 0) and flag bits 2 and 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Content {
+    /// The envelope format version.
+    pub(crate) version: u8,
+    /// The envelope's body is compressed.
+    pub(crate) compressed: bool,
+    /// The value carries no body: it points at a store entry.
+    pub(crate) pointer: bool,
+}
+
+impl Default for Content {
+    /// The current version, uncompressed, inline.
+    fn default() -> Self {
+        Content {
+            version: V2,
+            compressed: false,
+            pointer: false,
+        }
+    }
+}
 
 /// Length of a CSRF token secret in bytes.
 pub(crate) const CSRF_LEN: usize = 32;

@@ -214,7 +214,11 @@ pub(crate) fn start_load_lazy(config: &SessionConfig, headers: &HeaderMap, uri: 
     if found.any && !config.revocations().refuses_stale_now() {
         if let Some(pending) = Pending::defer(config, headers, uri, &found) {
             config.revocations().ensure_syncing();
-            return LoadStep::Done(Session::pending(pending));
+            let deferred = crate::session::Deferred {
+                opens_at_response: pending.opens_at_response(),
+                open: Box::new(move || pending.open()),
+            };
+            return LoadStep::Done(Session::pending(deferred));
         }
     }
     let step = start_load(config, headers, uri);
@@ -229,7 +233,7 @@ pub(crate) fn start_load_lazy(config: &SessionConfig, headers: &HeaderMap, uri: 
 /// A load the layer deferred: the request's values, copied, with everything the
 /// open needs from the request (its time, fingerprint, path).
 #[cfg(feature = "tower")]
-pub(crate) struct Pending {
+struct Pending {
     config: SessionConfig,
     /// The candidate values, one after the other; `ends[i]` is where value `i` ends.
     text: String,
@@ -281,14 +285,14 @@ impl Pending {
 
     /// True when the response must open it even if the handler did not: to re-seal
     /// a value under an old key, or because the config saves every response.
-    pub(crate) fn opens_at_response(&self) -> bool {
+    fn opens_at_response(&self) -> bool {
         self.old_key || self.config.always_saves()
     }
 
     /// Opens the first value that authenticates and has not expired, as
     /// [`start_load`] would have. A revocation list that went stale since the
     /// request started refuses a session with a subject (fail closed: it opens fresh).
-    pub(crate) fn open(self) -> State {
+    fn open(self) -> State {
         let Pending {
             config,
             text,

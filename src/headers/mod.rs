@@ -43,7 +43,7 @@ mod write;
 
 pub(crate) use load::{fetch_body, start_load, unseal, LoadStep, Unsealed};
 #[cfg(feature = "tower")]
-pub(crate) use load::{log_refused, start_load_lazy, Pending};
+pub(crate) use load::{log_refused, start_load_lazy};
 pub(crate) use save::{start_save, SaveStep};
 
 /// Loads the session from a request, using the configured fingerprint over its headers and URI.

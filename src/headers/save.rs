@@ -270,7 +270,7 @@ impl StoreWrite {
             Residence::Store(entry),
             Snapshot {
                 plaintext: sealing.plaintext,
-                content: crate::codec::Content {
+                content: crate::envelope::Content {
                     pointer: true,
                     ..Default::default()
                 },

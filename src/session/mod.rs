@@ -21,6 +21,8 @@ use crate::expiry::Policy;
 use crate::{values, Error, SessionExpiry, SessionId};
 
 mod state;
+#[cfg(feature = "tower")]
+pub(crate) use state::Deferred;
 pub(crate) use state::{
     Admission, Arrival, Carrier, Loaded, Residence, SaveAction, Sealing, Snapshot, State, Status,
 };
@@ -77,8 +79,8 @@ impl Session {
 
     /// A session whose value the layer opens only when it is first used.
     #[cfg(feature = "tower")]
-    pub(crate) fn pending(pending: crate::headers::Pending) -> Self {
-        Self::from_state(State::pending(Box::new(pending)))
+    pub(crate) fn pending(pending: Deferred) -> Self {
+        Self::from_state(State::pending(pending))
     }
 
     /// A session built from its state.
@@ -115,7 +117,7 @@ impl Session {
         let mut state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         #[cfg(feature = "tower")]
         if let Some(pending) = state.pending.take() {
-            *state = (*pending).open();
+            *state = (pending.open)();
         }
         state
     }
@@ -126,10 +128,7 @@ impl Session {
     #[cfg(feature = "tower")]
     pub(crate) fn untouched(&self) -> bool {
         let state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        state
-            .pending
-            .as_ref()
-            .is_some_and(|p| !p.opens_at_response())
+        state.pending.as_ref().is_some_and(|p| !p.opens_at_response)
     }
 
     /// Stores a value under `key` (CBOR: self-describing, so the type may gain

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::codec::Content;
+use crate::envelope::Content;
 use crate::envelope::{self, Body, Meta, Subject, FINGERPRINT_TAG_LEN};
 use crate::expiry::{Policy, Rules};
 use crate::id::Entry;
@@ -161,7 +161,17 @@ pub(crate) struct State {
     pub(super) revoke_subject: Option<String>,
     /// A value the layer has not opened yet: opened on the first access to the state.
     #[cfg(feature = "tower")]
-    pub(super) pending: Option<Box<crate::headers::Pending>>,
+    pub(super) pending: Option<Deferred>,
+}
+
+/// A value the layer found but has not opened: how to open it, and whether the
+/// response must open it even when the handler never touches the session.
+#[cfg(feature = "tower")]
+pub(crate) struct Deferred {
+    /// Opens the value into the session's state (a fresh one if it does not open).
+    pub(crate) open: Box<dyn FnOnce() -> State + Send>,
+    /// The value is under an old key, or the config saves every response.
+    pub(crate) opens_at_response: bool,
 }
 
 /// What a save must do, decided under the session lock.
@@ -258,7 +268,7 @@ impl State {
     /// Stands in for a session the layer has not opened yet; `Session::state` swaps in
     /// the opened one before anything reads it.
     #[cfg(feature = "tower")]
-    pub(super) fn pending(pending: Box<crate::headers::Pending>) -> Self {
+    pub(super) fn pending(pending: Deferred) -> Self {
         let meta = Meta::new(SessionId::from_bytes([0; 16]), 0, 0);
         let mut state = State::fresh(
             meta,
