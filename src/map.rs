@@ -127,7 +127,14 @@ impl ValueMap {
 
     /// Inserts or replaces the value under `key`.
     pub(crate) fn insert(&mut self, key: &str, value: &[u8]) {
+        self.set(key, value);
+    }
+
+    /// Inserts or replaces the value under `key` with one lookup; false when it
+    /// already held exactly these bytes (nothing changed).
+    pub(crate) fn set(&mut self, key: &str, value: &[u8]) -> bool {
         match self.find(key) {
+            Ok(i) if self.value_of(&self.slots[i]) == value => false,
             Ok(i) => {
                 let old = self.slots[i].value.clone();
                 if old.len() == value.len() {
@@ -137,8 +144,12 @@ impl ValueMap {
                     self.slots[i].value = self.push_value(value);
                     self.maybe_compact();
                 }
+                true
             }
-            Err(i) => self.insert_at(i, key, value),
+            Err(i) => {
+                self.insert_at(i, key, value);
+                true
+            }
         }
     }
 

@@ -139,8 +139,7 @@ impl Session {
     pub fn insert<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), Error> {
         values::with_encoded(key, value, |bytes| {
             let mut s = self.state();
-            if s.body.values.get(key) != Some(bytes) {
-                s.body.values.insert(key, bytes);
+            if s.body.values.set(key, bytes) {
                 s.mark_changed();
             }
         })
