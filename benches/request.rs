@@ -3,15 +3,26 @@
 //! request), through
 //! - `ours`: `sealed_session::SessionLayer` (default config: AES-256-GCM-SIV, cookie),
 //! - `tower_sessions`: tower-sessions 0.15 `SessionManagerLayer` + its `MemoryStore`,
+//! - `tower_sessions_redis`: tower-sessions 0.14 `SessionManagerLayer` +
+//!   tower-sessions-redis-store 0.16 `RedisStore` (the newest Redis store; it
+//!   implements tower-sessions-core 0.14) on one fred `Client` (one multiplexed
+//!   connection, as our `RedisStore`) to a `redis-server` this bench starts on
+//!   127.0.0.1 (no persistence); skipped with a `SKIPPED` line when it cannot start,
 //! - `none`: the same router with no session layer (the handler bumps an atomic).
 //!
-//! Two requests, each carrying the valid cookie a setup request obtained:
-//! - `write`: the handler reads the counter and writes counter + 1 (a Set-Cookie goes out),
-//! - `read`: the handler only reads the counter (nothing is written back).
+//! Groups, each carrying the valid cookie a setup request obtained:
+//! - `request/write`: the handler reads the counter and writes counter + 1 (a Set-Cookie goes out),
+//! - `request/read`: the handler only reads the counter (nothing is written back),
+//! - `request/untouched`: a handler that takes no session extractor at all (it
+//!   returns the atomic's value), `ours` through our `SessionLayer` with our valid
+//!   cookie, `none` the same handler with no layer and the same Cookie header: what
+//!   the layer costs a route that never looks at the session.
 //!
-//! The response body is collected in every case. `codec_reference/*` measures our
-//! `http::load` + `http::save` of the very same counter session with no router, so
-//! the layer's own overhead (ours − none) can be compared with the codec work.
+//! The contenders of a group run interleaved in one criterion group, so their
+//! ratios come from one run. The response body is collected in every case.
+//! `codec_reference/*` measures our `headers::load` + `headers::save` of the very
+//! same counter session with no router, so the layer's own overhead (ours − none)
+//! can be compared with the codec work.
 //!
 //! Run: `cargo bench -p sealed-session-benches --bench request` (add `-- --quick` for a fast pass).
 
@@ -29,6 +40,12 @@ use http_body_util::BodyExt as _;
 use sealed_session::{headers, Keyring, SessionConfig, SessionLayer};
 use tokio::runtime::Runtime;
 use tower::ServiceExt as _;
+use tower_sessions_redis_store::fred::prelude::{
+    Builder as FredBuilder, ClientLike as _, Config as FredConfig,
+};
+
+#[path = "common/real_servers.rs"]
+mod real_servers;
 
 const COUNTER: &str = "counter";
 
@@ -56,6 +73,17 @@ async fn ts_read(session: tower_sessions::Session) -> String {
     n.to_string()
 }
 
+async fn ts_redis_write(session: tower_sessions_014::Session) -> String {
+    let n: u64 = session.get(COUNTER).await.unwrap().unwrap_or(0);
+    session.insert(COUNTER, n + 1).await.unwrap();
+    n.to_string()
+}
+
+async fn ts_redis_read(session: tower_sessions_014::Session) -> String {
+    let n: u64 = session.get(COUNTER).await.unwrap().unwrap_or(0);
+    n.to_string()
+}
+
 static PLAIN: AtomicU64 = AtomicU64::new(0);
 
 async fn none_write() -> String {
@@ -63,6 +91,11 @@ async fn none_write() -> String {
 }
 
 async fn none_read() -> String {
+    PLAIN.load(Ordering::Relaxed).to_string()
+}
+
+/// The `untouched` handler: no session extractor, with or without a layer around it.
+async fn untouched() -> String {
     PLAIN.load(Ordering::Relaxed).to_string()
 }
 
@@ -78,6 +111,7 @@ fn ours_router() -> Router {
     Router::new()
         .route("/write", get(ours_write))
         .route("/read", get(ours_read))
+        .route("/untouched", get(untouched))
         .layer(SessionLayer::new(ours_config()))
 }
 
@@ -89,10 +123,25 @@ fn ts_router() -> Router {
         .layer(tower_sessions::SessionManagerLayer::new(store))
 }
 
+/// tower-sessions 0.14 with its Redis store, on one fred client (one multiplexed
+/// connection) to `url`.
+async fn ts_redis_router(url: &str) -> Router {
+    let client = FredBuilder::from_config(FredConfig::from_url(url).unwrap())
+        .build()
+        .unwrap();
+    client.init().await.unwrap();
+    let store = tower_sessions_redis_store::RedisStore::new(client);
+    Router::new()
+        .route("/write", get(ts_redis_write))
+        .route("/read", get(ts_redis_read))
+        .layer(tower_sessions_014::SessionManagerLayer::new(store))
+}
+
 fn none_router() -> Router {
     Router::new()
         .route("/write", get(none_write))
         .route("/read", get(none_read))
+        .route("/untouched", get(untouched))
 }
 
 // --- driving ----------------------------------------------------------------
@@ -128,11 +177,16 @@ fn request_benches(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let contenders = [
-        ("ours", ours_router()),
-        ("tower_sessions", ts_router()),
-        ("none", none_router()),
-    ];
+    // Kept until the benches are done: the server the Redis contender talks to.
+    let redis = real_servers::redis("request/tower_sessions_redis");
+    let mut contenders = vec![("ours", ours_router()), ("tower_sessions", ts_router())];
+    if let Some(server) = &redis {
+        contenders.push((
+            "tower_sessions_redis",
+            rt.block_on(ts_redis_router(&server.url())),
+        ));
+    }
+    contenders.push(("none", none_router()));
     let prepared: Vec<_> = contenders
         .into_iter()
         .map(|(name, router)| {
@@ -161,6 +215,30 @@ fn request_benches(c: &mut Criterion) {
         }
         g.finish();
     }
+
+    // A route that never takes the session: through our layer with our valid cookie,
+    // and the same handler with no layer, sent the same Cookie header.
+    let (_, ours, ours_cookie) = &prepared[0];
+    let (_, none, _) = prepared.last().unwrap();
+    let (status, h, body) = rt.block_on(call(ours, request("/untouched", ours_cookie.as_ref())));
+    assert_eq!(status, StatusCode::OK, "ours: untouched");
+    assert!(
+        h.get(SET_COOKIE).is_none(),
+        "ours: an untouched session writes nothing"
+    );
+    let (status, _, body_none) =
+        rt.block_on(call(none, request("/untouched", ours_cookie.as_ref())));
+    assert!(
+        status == StatusCode::OK && body == body_none,
+        "none: untouched"
+    );
+    let mut g = c.benchmark_group("request/untouched");
+    for (name, router) in [("ours", ours), ("none", none)] {
+        g.bench_function(name, |b| {
+            b.iter(|| rt.block_on(call(router, request("/untouched", ours_cookie.as_ref()))))
+        });
+    }
+    g.finish();
 
     // Our codec work for the same counter session, no router: what the layer must pay at least.
     let cfg = ours_config();
