@@ -438,12 +438,16 @@ fn decode_snapshot(
     now: i64,
 ) -> Result<Unsealed, Error> {
     let content = snapshot.content;
-    let (meta, contents) = envelope::decode(
+    let (mut meta, contents) = envelope::decode(
         content.version,
         config.compression(),
         &snapshot.plaintext,
         content,
     )?;
+    // Times in the future (another server's clock a little ahead, or a sealed claim)
+    // count from now, so no limit can be stretched by dating a session ahead.
+    meta.created = meta.created.min(now);
+    meta.last_active = meta.last_active.min(now);
     let expires_at = config.rules().effective_expiry(
         meta.policy,
         meta.created,
@@ -455,6 +459,9 @@ fn decode_snapshot(
             expired_at: expires_at,
         });
     }
+    // The session expires when today's rules say, whatever it was sealed with: so
+    // `expires_at()`, renewals and the cookie's Max-Age never report a later time.
+    meta.expires_at = expires_at;
     config
         .revocations()
         .check(&meta, config.codec().keyring())?;
