@@ -830,3 +830,47 @@ fn open_pointer_cookie_from_redis() {
         assert!(r.stderr.contains("missing from the store"), "{}", r.stderr);
     }
 }
+
+/// `inspect` and `open` read format v1 cookies too (the frozen v1 session vector):
+/// version 1, its entries, its times; expired, since v1 vectors date from 2026-09.
+#[test]
+fn inspect_and_open_read_a_format_v1_cookie() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/v1.json"
+    ))
+    .expect("tests/vectors/v1.json");
+    let vectors: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let v = vectors
+        .iter()
+        .find(|v| v["description"] == "AES-256-GCM-SIV, session envelope")
+        .expect("the v1 session vector");
+    let pair = format!("session={}", v["sealed"].as_str().unwrap());
+
+    let j = json(ok(&run(&["inspect", "--json", &pair])));
+    assert_eq!(j["version"], 1);
+    assert_eq!(j["pointer"], false);
+
+    let secret = hex::decode(v["secrets"][0].as_str().unwrap()).unwrap();
+    let keys = URL_SAFE_NO_PAD.encode(secret);
+    let r = run_env(Some(&keys), &["open", &pair]);
+    let out = &ok(&r).stdout;
+    for want in [
+        "session id      00112233445566778899aabbccddeeff",
+        "created         2026-09-21T14:13:20Z",
+        "status          EXPIRED",
+        "storage         inline",
+        "csrf token      present (not shown)",
+        "entries         2",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    let j = json(&run_env(Some(&keys), &["open", "--json", &pair]));
+    assert_eq!(j["expired"], true);
+    // Sizes as a v2 build holds them: each v1 (postcard) value wrapped in the 4-byte
+    // CBOR tag that marks it as legacy.
+    assert_eq!(
+        j["entries"],
+        serde_json::json!([{"key": "user", "size": 8}, {"key": "views", "size": 5}])
+    );
+}

@@ -358,3 +358,53 @@ async fn revoking_a_subject_covers_sessions_that_sealed_it_under_an_old_key() {
     rotated.revoke_subject("ada").await.unwrap();
     assert_eq!(b.whoami().await, json!(null));
 }
+
+/// A server started after a logout knows it before it serves its first request:
+/// `sync_revocations` at startup reads the whole list, so a copied cookie (of a single
+/// logout, or of a logout everywhere) opens nothing there.
+#[tokio::test]
+async fn a_server_started_after_a_logout_refuses_the_copied_cookie() {
+    let shared = MemoryRevocations::new();
+    let server = |shared: &MemoryRevocations| {
+        builder()
+            .store(MemoryStore::new())
+            .revocation(shared.clone())
+            .build()
+            .unwrap()
+    };
+    let first = server(&shared);
+    first.sync_revocations().await.unwrap();
+    let app = server::app(first);
+    let mut ada = Browser::new(app.clone());
+    ada.send(Method::POST, "/login", Some(json!({"user": "ada"})))
+        .await;
+    let ada_copy = ada.clone();
+    assert_eq!(
+        ada.send(Method::POST, "/logout", None).await.json,
+        json!({"logged_out": true})
+    );
+    let mut bo = Browser::new(app.clone());
+    bo.send(Method::POST, "/login", Some(json!({"user": "bo"})))
+        .await;
+    let bo_copy = bo.clone();
+    assert_eq!(
+        bo.send(Method::POST, "/logout-all", None).await.json,
+        json!({"revoked": true})
+    );
+
+    // Started afterwards, with the same keys and the same revocation backend.
+    let late = server(&shared);
+    late.sync_revocations().await.unwrap();
+    let late_app = server::app(late);
+    for (who, copy) in [("ada", ada_copy), ("bo", bo_copy)] {
+        let mut copy = Browser {
+            app: late_app.clone(),
+            cookie: copy.cookie,
+        };
+        assert_eq!(
+            copy.whoami().await,
+            json!(null),
+            "{who}'s copied cookie opened on a server started after the logout"
+        );
+    }
+}

@@ -386,3 +386,56 @@ async fn after_a_dangling_pointer_the_next_value_is_tried() {
         Some(Error::MissingInStore)
     ));
 }
+
+/// The cap on a store-backed body is `max_store_body`, not the 64 KiB that bounds
+/// what a cookie may decompress to: a 100 KB session is stored and read back, and a
+/// session over `max_store_body` is an error naming that cap that keeps the old one.
+#[tokio::test]
+async fn store_bodies_are_capped_by_max_store_body_not_by_max_decompressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn SessionStore> = Arc::new(FileStore::open(dir.path()).await.unwrap());
+    let clock = ManualClock::new(T0);
+    let cfg = SessionConfig::builder(Keyring::new([[7u8; 32]]).unwrap())
+        .clock(clock.clock())
+        .store_arc(store)
+        .max_store_body(120_000)
+        .build()
+        .unwrap();
+    let big = noise(100_000, 3);
+    let (s, out) = request(&cfg, None, |s| s.insert("blob", &big).unwrap()).await;
+    assert!(s.is_store_backed());
+    let pair = cookie_pair(&out).expect("a pointer cookie");
+    let back = load(&cfg, &with_cookie(&pair)).await.unwrap();
+    assert_eq!(
+        back.get::<serde_bytes::ByteBuf>("blob").unwrap().as_ref(),
+        Some(&big),
+        "a 100 KB store-backed session reads back whole"
+    );
+
+    let session = load(&cfg, &with_cookie(&pair)).await.unwrap();
+    session.insert("blob", &noise(150_000, 4)).unwrap();
+    let mut out = HeaderMap::new();
+    let err = save(&cfg, &session, &mut out).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TooLarge {
+                what: "max_store_body",
+                limit: 120_000,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("max_store_body"), "{err}");
+    assert!(
+        out.is_empty(),
+        "nothing is written for a session that was not saved"
+    );
+    let kept = load(&cfg, &with_cookie(&pair)).await.unwrap();
+    assert_eq!(
+        kept.get::<serde_bytes::ByteBuf>("blob").unwrap().as_ref(),
+        Some(&big),
+        "the previous session is kept"
+    );
+}
