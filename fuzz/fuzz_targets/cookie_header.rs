@@ -1,4 +1,5 @@
-//! Arbitrary Cookie / X-Session request headers through `http::load`: always a fresh, empty session.
+//! Arbitrary Cookie / X-Session request headers through `headers::load`: never a panic, a fresh
+//! session for junk, and a valid cookie spliced among arbitrary neighbours still opens.
 //! The check lives in fuzz/checks.rs, shared with tests/fuzz_corpus.rs.
 #![no_main]
 
