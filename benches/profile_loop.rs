@@ -8,7 +8,9 @@
 //! Modes: `seal` (`headers::save` into a `HeaderMap`), `open` (`headers::load` from a
 //! `Cookie` header), `seal_open` (both, with the browser's Set-Cookie → Cookie step);
 //! `write`, `read`, `write50`, `read50`: the public path of `public_path.rs` (typed
-//! inserts + save of a fresh session; load + typed gets), small and cart50.
+//! inserts + save of a fresh session; load + typed gets), small and cart50;
+//! `untouched`, `untouched_none`: a request whose handler takes no session, through
+//! the layer with a valid cookie, or with no layer.
 //! Divide the instruction count by the iterations; setup is under 0.4 M instructions.
 //! Run through `cargo bench` it does one short pass, to show that it works.
 
@@ -60,6 +62,23 @@ fn main() {
     let public_config = public::ours_config();
     let small_request = cookie_request(&public::ours_write(&public_config, &small));
     let cart_request = cookie_request(&public::ours_write(&public_config, &cart50));
+    // `untouched` / `untouched_none`: a handler that takes no session, through the
+    // layer (with a valid cookie) or with no layer, on a current-thread runtime.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let plain = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+    let layered = plain
+        .clone()
+        .layer(sealed_session::SessionLayer::new(config.clone()));
+    let call = |router: &axum::Router| {
+        let mut req = http::Request::get("/")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        *req.headers_mut() = request.clone();
+        let response = runtime.block_on(tower::ServiceExt::oneshot(router.clone(), req));
+        response.unwrap().headers().len()
+    };
     let mut keys = 0usize;
     for _ in 0..iterations {
         keys += match mode {
@@ -78,8 +97,11 @@ fn main() {
             "read50" => public::ours_read(&public_config, black_box(&cart_request))
                 .roles
                 .len(),
+            "untouched" => call(&layered),
+            "untouched_none" => call(&plain),
             other => panic!(
-                "unknown mode {other:?}: seal, open, seal_open, write, read, write50 or read50"
+                "unknown mode {other:?}: seal, open, seal_open, write, read, write50, read50, \
+                 untouched or untouched_none"
             ),
         };
     }
