@@ -179,3 +179,63 @@ async fn a_stale_revocation_list_still_refuses_an_untouched_logged_in_request() 
         "a logged-in session was let through unchecked while the list is stale"
     );
 }
+
+/// The list goes stale while a request waits before touching its session (the layer
+/// saw it fresh and deferred the open): the request answers 503 as an eager open
+/// would have, and writes nothing over the logged-in cookie, which works again once
+/// the list syncs.
+#[tokio::test]
+async fn a_list_that_goes_stale_before_the_handler_touches_the_session_keeps_the_cookie() {
+    use axum::routing::get;
+    use sealed_session::{Session, SessionLayer};
+
+    async fn login(session: Session) -> &'static str {
+        session.set_subject("ada");
+        session.insert("user", "ada").unwrap();
+        "in"
+    }
+    async fn slow(session: Session) -> String {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The handler writes to whatever session it got: it must not replace ada's.
+        session.insert("visited", &true).unwrap();
+        format!("{:?}", session.get::<String>("user").unwrap())
+    }
+    async fn whoami(session: Session) -> String {
+        format!("{:?}", session.get::<String>("user").unwrap())
+    }
+
+    let backend = Flaky::default();
+    let config = SessionConfig::builder(Keyring::new([NEW]).unwrap())
+        .secure(false)
+        .revocation(backend.clone())
+        .revocation_sync_interval(Duration::from_millis(30))
+        .revocation_max_staleness(Duration::from_millis(200))
+        .revocation_stale_policy(StalePolicy::FailClosed)
+        .build()
+        .unwrap();
+    config.sync_revocations().await.unwrap();
+    let app = Router::new()
+        .route("/login", get(login))
+        .route("/slow", get(slow))
+        .route("/whoami", get(whoami))
+        .layer(SessionLayer::new(config));
+    let cookie = send(&app, Method::GET, "/login", None, None)
+        .await
+        .set_cookie()
+        .unwrap();
+
+    let slow = {
+        let (app, cookie) = (app.clone(), cookie.clone());
+        tokio::spawn(async move { send(&app, Method::GET, "/slow", Some(&cookie), None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    backend.down.store(true, Ordering::SeqCst);
+    let r = slow.await.unwrap();
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.json);
+    assert_eq!(r.set_cookie(), None, "the logged-in cookie was overwritten");
+
+    backend.down.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = send(&app, Method::GET, "/whoami", Some(&cookie), None).await;
+    assert_eq!(r.json, json!("Some(\"ada\")"), "the session survived");
+}

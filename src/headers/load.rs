@@ -291,7 +291,8 @@ impl Pending {
 
     /// Opens the first value that authenticates and has not expired, as
     /// [`start_load`] would have. A revocation list that went stale since the
-    /// request started refuses a session with a subject (fail closed: it opens fresh).
+    /// request started refuses a session with a subject (fail closed: it opens fresh,
+    /// with that error, and the save answers 503 without writing over the cookie).
     fn open(self) -> State {
         let Pending {
             config,

@@ -80,6 +80,15 @@ pub(crate) fn start_save(
     if session.untouched() {
         return Ok(SaveStep::Done);
     }
+    // A value the layer opened lazily, after the revocation list had gone too stale
+    // to check it: answer as an eager load would have (503), and write nothing over
+    // the client's cookie, whatever the handler did with the fresh session it got.
+    #[cfg(feature = "tower")]
+    if let Some(e) = session.load_error() {
+        if let Error::RevocationUnavailable { stale_secs } = *e {
+            return Err(Error::RevocationUnavailable { stale_secs });
+        }
+    }
     let now = config.clock().unix();
     let keyring = config.codec().keyring();
     let action =
