@@ -26,20 +26,21 @@
 //!
 //! Run: `cargo bench -p sealed-session-benches --bench request` (add `-- --quick` for a fast pass).
 
+#[path = "common/router.rs"]
+mod router;
+use router::{call, request};
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::routing::get;
 use axum::Router;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::header::{COOKIE, SET_COOKIE};
-use http::{HeaderMap, HeaderValue, Request, StatusCode};
-use http_body_util::BodyExt as _;
+use http::{HeaderMap, HeaderValue, StatusCode};
 use sealed_session::{headers, Keyring, SessionConfig, SessionLayer};
 use tokio::runtime::Runtime;
-use tower::ServiceExt as _;
 use tower_sessions_redis_store::fred::prelude::{
     Builder as FredBuilder, ClientLike as _, Config as FredConfig,
 };
@@ -145,22 +146,6 @@ fn none_router() -> Router {
 }
 
 // --- driving ----------------------------------------------------------------
-
-fn request(path: &str, cookie: Option<&HeaderValue>) -> Request<Body> {
-    let mut b = Request::builder().uri(path).header("host", "example.com");
-    if let Some(c) = cookie {
-        b = b.header(COOKIE, c.clone());
-    }
-    b.body(Body::empty()).unwrap()
-}
-
-/// One request through a clone of the router; the body is collected.
-async fn call(router: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, axum::body::Bytes) {
-    let response = router.clone().oneshot(req).await.unwrap();
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
-    (parts.status, parts.headers, body)
-}
 
 /// Sends a setup request (it writes the counter) and returns the Cookie header to carry.
 fn setup_cookie(rt: &Runtime, router: &Router) -> Option<HeaderValue> {

@@ -55,22 +55,23 @@
 //!
 //! Run: `cargo bench -p sealed-session-benches --bench revocation` (add `-- --quick` for a fast pass).
 
+#[path = "common/router.rs"]
+mod router;
+use router::{call, request};
+
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use axum::routing::get;
 use axum::Router;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
-use http::header::{COOKIE, SET_COOKIE};
-use http::{HeaderMap, HeaderValue, Request, StatusCode};
-use http_body_util::BodyExt as _;
+use http::header::SET_COOKIE;
+use http::{HeaderMap, HeaderValue, StatusCode};
 use sealed_session::revocation::{
     FileRevocations, MemoryRevocations, RedisRevocations, RevocationBackend, SqlRevocations,
 };
 use sealed_session::store::SqlPool;
 use sealed_session::{headers, Keyring, Session, SessionConfig, SessionLayer};
 use tokio::runtime::Runtime;
-use tower::ServiceExt as _;
 
 #[path = "common/mod.rs"]
 mod common;
@@ -103,21 +104,6 @@ fn router(config: SessionConfig) -> Router {
         .route("/whoami", get(whoami))
         .route("/logout", get(logout))
         .layer(SessionLayer::new(config))
-}
-
-fn request(path: &str, cookie: Option<&HeaderValue>) -> Request<Body> {
-    let mut b = Request::builder().uri(path).header("host", "example.com");
-    if let Some(c) = cookie {
-        b = b.header(COOKIE, c.clone());
-    }
-    b.body(Body::empty()).unwrap()
-}
-
-async fn call(router: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, axum::body::Bytes) {
-    let response = router.clone().oneshot(req).await.unwrap();
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
-    (parts.status, parts.headers, body)
 }
 
 // --- configs and populating them --------------------------------------------

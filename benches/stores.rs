@@ -39,19 +39,21 @@
 //!
 //! Run: `cargo bench -p sealed-session-benches --bench stores` (add `-- --quick` for a fast pass).
 
+#[path = "common/router.rs"]
+mod router;
+use router::{call, request};
+
 use std::any::Any;
 use std::path::Path;
 use std::str::FromStr as _;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::Path as UrlPath;
 use axum::routing::get;
 use axum::Router;
 use criterion::{criterion_group, criterion_main, Criterion};
-use http::header::{COOKIE, SET_COOKIE};
-use http::{HeaderMap, HeaderValue, Request, StatusCode};
-use http_body_util::BodyExt as _;
+use http::header::SET_COOKIE;
+use http::{HeaderMap, HeaderValue, StatusCode};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sealed_session::store::{FileStore, MemoryStore, RedisStore, SessionStore, SqlPool, SqlStore};
@@ -60,7 +62,6 @@ use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use tokio::runtime::Runtime;
-use tower::ServiceExt as _;
 
 #[path = "common/real_servers.rs"]
 mod real_servers;
@@ -139,22 +140,6 @@ fn router(config: SessionConfig) -> Router {
 }
 
 // --- driving ----------------------------------------------------------------
-
-fn request(path: &str, cookie: Option<&HeaderValue>) -> Request<Body> {
-    let mut b = Request::builder().uri(path).header("host", "example.com");
-    if let Some(c) = cookie {
-        b = b.header(COOKIE, c.clone());
-    }
-    b.body(Body::empty()).unwrap()
-}
-
-/// One request through a clone of the router; the body is collected.
-async fn call(router: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, axum::body::Bytes) {
-    let response = router.clone().oneshot(req).await.unwrap();
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
-    (parts.status, parts.headers, body)
-}
 
 /// The Cookie header a browser sends back for a response's Set-Cookie.
 fn next_cookie(headers: &HeaderMap) -> Option<HeaderValue> {
