@@ -13,7 +13,8 @@
 //! Text form: base64url without padding. The purpose is also part of the key
 //! derivation, so the plain concatenation in the AAD cannot be confused between
 //! two purposes. The codec knows nothing of sessions: the compressed and pointer
-//! flags are the envelope's ([`crate::envelope`]), carried here as [`Content`], which the envelope defines.
+//! flags are the envelope's ([`crate::envelope`]), carried here as [`Content`],
+//! which the envelope defines.
 
 use aes_gcm_siv::aead::{AeadCore, AeadInOut};
 use base64_simd::URL_SAFE_NO_PAD;
