@@ -147,9 +147,9 @@ async fn a_value_under_an_old_key_is_resealed_even_when_untouched() {
     );
 }
 
-#[tokio::test]
-async fn a_stale_revocation_list_still_refuses_an_untouched_logged_in_request() {
-    let backend = Flaky::default();
+/// A config on `backend` that refuses subject sessions once the list is 200 ms stale,
+/// synced once.
+async fn fail_closed(backend: &Flaky) -> SessionConfig {
     let config = SessionConfig::builder(Keyring::new([NEW]).unwrap())
         .secure(false)
         .revocation(backend.clone())
@@ -159,6 +159,13 @@ async fn a_stale_revocation_list_still_refuses_an_untouched_logged_in_request() 
         .build()
         .unwrap();
     config.sync_revocations().await.unwrap();
+    config
+}
+
+#[tokio::test]
+async fn a_stale_revocation_list_still_refuses_an_untouched_logged_in_request() {
+    let backend = Flaky::default();
+    let config = fail_closed(&backend).await;
     let app = server::app(config);
     let cookie = send(
         &app,
@@ -205,15 +212,7 @@ async fn a_list_that_goes_stale_before_the_handler_touches_the_session_keeps_the
     }
 
     let backend = Flaky::default();
-    let config = SessionConfig::builder(Keyring::new([NEW]).unwrap())
-        .secure(false)
-        .revocation(backend.clone())
-        .revocation_sync_interval(Duration::from_millis(30))
-        .revocation_max_staleness(Duration::from_millis(200))
-        .revocation_stale_policy(StalePolicy::FailClosed)
-        .build()
-        .unwrap();
-    config.sync_revocations().await.unwrap();
+    let config = fail_closed(&backend).await;
     let app = Router::new()
         .route("/login", get(login))
         .route("/slow", get(slow))

@@ -80,35 +80,19 @@ impl Admission {
         needed: u64,
         except: &StoreKey,
     ) -> u64 {
-        let mut freed = 0;
-        let mut kept = Vec::new();
-        while freed < needed {
-            let Some((key, usage)) = self.unread.pop_front() else {
-                break;
-            };
-            // Gone (evicted, expired, deleted, replaced) or read meanwhile: not a candidate.
-            let Some(usage) = usage.upgrade().filter(|u| !u.was_read()) else {
-                continue;
-            };
-            if key == *except {
-                kept.push((key, Arc::downgrade(&usage)));
-                continue;
-            }
-            let removed = cache.entry(key).and_compute_with(|current| match current {
-                // Only this very entry, and only if no load has read it meanwhile.
-                Some(entry) if Arc::ptr_eq(&entry.value().usage, &usage) && !usage.was_read() => {
-                    Op::Remove
-                }
-                _ => Op::Nop,
-            });
-            if let CompResult::Removed(entry) = removed {
-                freed += charge(entry.value().bytes.len(), slot);
-            }
-        }
-        for record in kept.into_iter().rev() {
-            self.unread.push_front(record);
-        }
-        freed
+        // Read meanwhile: not a candidate. Removed only if it is this very entry and
+        // no load has read it since.
+        displace(
+            &mut self.unread,
+            Candidates {
+                cache,
+                slot,
+                needed,
+                except,
+            },
+            |usage| !usage.was_read(),
+            |entry, usage| Arc::ptr_eq(&entry.usage, usage) && !usage.was_read(),
+        )
     }
 
     /// Removes the oldest retired entries (other than `except`) until at least `needed`
@@ -120,38 +104,69 @@ impl Admission {
         needed: u64,
         except: &StoreKey,
     ) -> u64 {
-        let mut freed = 0;
-        let mut kept = Vec::new();
-        while freed < needed {
-            let Some((key, bytes)) = self.retired.pop_front() else {
-                break;
-            };
-            // Gone (expired, deleted, displaced): not a candidate.
-            let Some(bytes) = bytes.upgrade() else {
-                continue;
-            };
-            if key == *except {
-                kept.push((key, Arc::downgrade(&bytes)));
-                continue;
-            }
-            let removed = cache.entry(key).and_compute_with(|current| match current {
-                // Only this very entry: a save under the key since made a new one.
-                Some(entry)
-                    if entry.value().retired && Arc::ptr_eq(&entry.value().bytes, &bytes) =>
-                {
-                    Op::Remove
-                }
+        // Only this very entry: a save under the key since made a new one.
+        displace(
+            &mut self.retired,
+            Candidates {
+                cache,
+                slot,
+                needed,
+                except,
+            },
+            |_| true,
+            |entry, bytes| entry.retired && Arc::ptr_eq(&entry.bytes, bytes),
+        )
+    }
+}
+
+/// Where a displacement takes entries from, and how much it must free.
+struct Candidates<'a> {
+    cache: &'a Cache<StoreKey, Entry>,
+    slot: u64,
+    needed: u64,
+    except: &'a StoreKey,
+}
+
+/// Pops records off the front of `queue` and removes their entries from the cache
+/// until `needed` bytes of charge are freed or the queue is empty. A record whose
+/// entry is gone, or that `candidate` refuses, is dropped; `except` is kept in place.
+/// An entry is removed only while `still_it` holds for the cache's current value
+/// (atomically), so a newer save under the same key is never displaced.
+fn displace<T: ?Sized>(
+    queue: &mut VecDeque<(StoreKey, Weak<T>)>,
+    from: Candidates<'_>,
+    candidate: impl Fn(&Arc<T>) -> bool,
+    still_it: impl Fn(&Entry, &Arc<T>) -> bool,
+) -> u64 {
+    let mut freed = 0;
+    let mut kept = Vec::new();
+    while freed < from.needed {
+        let Some((key, weak)) = queue.pop_front() else {
+            break;
+        };
+        // Gone (evicted, expired, deleted, replaced, displaced): not a candidate.
+        let Some(strong) = weak.upgrade().filter(|s| candidate(s)) else {
+            continue;
+        };
+        if key == *from.except {
+            kept.push((key, weak));
+            continue;
+        }
+        let removed = from
+            .cache
+            .entry(key)
+            .and_compute_with(|current| match current {
+                Some(entry) if still_it(entry.value(), &strong) => Op::Remove,
                 _ => Op::Nop,
             });
-            if let CompResult::Removed(entry) = removed {
-                freed += charge(entry.value().bytes.len(), slot);
-            }
+        if let CompResult::Removed(entry) = removed {
+            freed += charge(entry.value().bytes.len(), from.slot);
         }
-        for record in kept.into_iter().rev() {
-            self.retired.push_front(record);
-        }
-        freed
     }
+    for record in kept.into_iter().rev() {
+        queue.push_front(record);
+    }
+    freed
 }
 
 #[cfg(test)]
